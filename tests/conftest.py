@@ -1,0 +1,25 @@
+"""Shared test fixtures: where ../shared is, and skipping with a reason where it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FACELATENT_SHARED", REPO.parent / "shared"))
+
+
+def shared_path(*parts: str) -> Path:
+    """Path under ../shared; skips the calling test with a reason when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (the shared data sits beside the checkout in CI)")
+    return path
+
+
+@pytest.fixture
+def shared():
+    """The ``shared_path`` function, as a fixture."""
+    return shared_path
