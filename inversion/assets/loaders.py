@@ -3,9 +3,10 @@
 * torch state dicts (``mtcnn-*``, ``lpips-*``) go through ``torch.load(weights_only=True)``;
 * the ImageNet backbones (``alexnet-imagenet``, ``vgg16-imagenet``) are pickled nested dicts of
   numpy arrays in flax layout (``{"AlexNet_0": {"Conv_0": {"kernel": HWIO, "bias": O}}}``). They are
-  read by :class:`NumpyOnlyUnpickler`, which resolves exactly three globals (numpy's array
-  reconstructor, ``ndarray`` and ``dtype``, the last two restricted to numeric dtypes) and refuses
-  every other global, so a crafted file cannot call anything.
+  read by :class:`NumpyOnlyUnpickler`, which resolves only numpy's array-rebuilding globals
+  (``_reconstruct``, ``_frombuffer``, ``ndarray``, ``dtype``, each wrapped to check its arguments
+  and to allow numeric dtypes only) and refuses every other global, so a crafted file cannot
+  call anything.
 
 :func:`load_backbone` returns the convolution weights as float32 torch tensors in torchvision's
 ``features`` layout (``features.<index>.weight`` OIHW, ``features.<index>.bias``), the layout of
@@ -48,14 +49,36 @@ def _numeric_dtype(code, align=False, copy=False):
     return np.dtype(code, align=bool(align), copy=bool(copy))
 
 
+def _frombuffer(buffer, dtype_code, shape, order):
+    if not isinstance(buffer, (bytes, bytearray, pickle.PickleBuffer)) or order not in ("C", "F"):
+        raise pickle.UnpicklingError("malformed numpy buffer")
+    flat = np.frombuffer(buffer, dtype=_numeric_dtype(dtype_code))
+    return flat.reshape(shape, order=order).copy(order=order)
+
+
+def _latin1_bytes(text, encoding="latin1"):
+    # Protocol 2 stores bytes as ``_codecs.encode(str, "latin1")``; only that exact use is allowed.
+    if not isinstance(text, str) or encoding != "latin1":
+        raise pickle.UnpicklingError("only latin1 byte strings may be encoded")
+    return text.encode("latin1")
+
+
 class NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that can rebuild plain containers and numeric numpy arrays, and nothing else."""
+    """Unpickler that can rebuild plain containers and numeric numpy arrays, and nothing else.
+
+    Accepted: numpy's array pickles of protocols 2 to 5 (``_reconstruct`` + ``ndarray`` +
+    ``dtype``, ``_frombuffer``, and protocol 2's ``_codecs.encode`` of latin1 byte strings), each
+    routed to a wrapper that checks its arguments and allows numeric dtypes only.
+    """
 
     _ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
         ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+        ("numpy._core.numeric", "_frombuffer"): _frombuffer,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): _numeric_dtype,
+        ("_codecs", "encode"): _latin1_bytes,
     }
 
     def find_class(self, module: str, name: str) -> Any:
@@ -75,7 +98,24 @@ def load_numpy_pickle(path: Path) -> Any:
             data = NumpyOnlyUnpickler(f).load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
         raise CheckpointError(f"{path}: not a plain numpy pickle ({err})") from None
+    _check_tree(data, path)
     return data
+
+
+def _check_tree(node: Any, path: Path) -> None:
+    """Refuse anything but dicts/lists/tuples of str, numbers and numeric arrays."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _check_tree(key, path)
+            _check_tree(value, path)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _check_tree(value, path)
+    elif isinstance(node, np.ndarray):
+        if node.dtype.kind not in "biuf":
+            raise CheckpointError(f"{path}: refusing a numpy array of dtype {node.dtype}")
+    elif not (node is None or isinstance(node, (str, bytes, int, float, bool))):
+        raise CheckpointError(f"{path}: unexpected {type(node).__name__} in a weights pickle")
 
 
 def load_torch_state(name: str, progress: Progress = None) -> dict[str, torch.Tensor]:
