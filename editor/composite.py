@@ -1,0 +1,186 @@
+"""Pasting rendered faces back into the photo: inverse warp, soft mask, colour match, hole fill.
+
+Images here are ``H x W x 3`` RGB arrays, either uint8 or float32 on the same 0..255 scale
+(:func:`tensor_to_image` turns the stages' float NCHW [-1, 1] tensors into that). Geometry follows
+docs/CONVENTIONS.md: ``forward`` is the 3x3 photo -> crop matrix of the face's alignment, pixel
+centres at integer coordinates, and a photo pixel p takes the crop's value at ``forward · p``
+(``cv2.warpAffine`` with ``WARP_INVERSE_MAP``, the same matrix that cut the crop out).
+Only pixels whose mask value is above zero are written: every other pixel of the result is
+bit-identical to the photo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from editor.masks import crop_roi, warp_crop_to_roi
+
+
+def tensor_to_image(tensor: torch.Tensor) -> np.ndarray:
+    """A float ``[3, H, W]`` or ``[1, 3, H, W]`` tensor in [-1, 1] -> uint8 ``H x W x 3`` RGB."""
+    t = tensor.detach()
+    if t.dim() == 4:
+        if t.shape[0] != 1:
+            raise ValueError(f"expected one image, got a batch of {t.shape[0]}")
+        t = t[0]
+    if t.dim() != 3 or t.shape[0] not in (1, 3):
+        raise ValueError(f"expected [3, H, W], got {tuple(t.shape)}")
+    img = ((t.float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    img = img.permute(1, 2, 0).numpy()
+    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else np.ascontiguousarray(img)
+
+
+def _as_float(image: np.ndarray) -> np.ndarray:
+    return np.asarray(image, dtype=np.float32)
+
+
+def _restore_dtype(values: np.ndarray, like: np.ndarray) -> np.ndarray:
+    if like.dtype == np.uint8:
+        return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return values.astype(like.dtype)
+
+
+def paste_face(photo: np.ndarray, crop: np.ndarray, forward, mask_crop: np.ndarray,
+               interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """Blend an aligned crop back into the photo under a soft crop-space mask; returns a new photo.
+
+    ``photo`` ``H x W x 3`` (uint8, or float32 0..255); ``crop`` ``S x S x 3`` on the same scale;
+    ``forward`` 3x3 photo -> crop; ``mask_crop`` ``S x S`` float in [0, 1] (e.g.
+    :func:`editor.masks.face_mask`). Result = photo·(1 − m) + warped crop·m, with the same dtype
+    as ``photo``; only the crop's footprint is computed and pixels where m = 0 keep the photo's
+    exact values.
+    """
+    size = crop.shape[0]
+    if crop.shape[:2] != (size, size) or mask_crop.shape[:2] != (size, size):
+        raise ValueError(f"crop {crop.shape} and mask {mask_crop.shape} must both be S x S")
+    out = photo.copy()
+    roi = crop_roi(forward, size, photo.shape)
+    x0, y0, x1, y1 = roi
+    if x0 >= x1 or y0 >= y1:
+        return out
+    face = warp_crop_to_roi(_as_float(crop), forward, roi, interpolation, border=cv2.BORDER_REPLICATE)
+    alpha = warp_crop_to_roi(mask_crop.astype(np.float32), forward, roi)
+    alpha = np.clip(alpha, 0.0, 1.0)
+    region = _as_float(photo[y0:y1, x0:x1])
+    blended = region + alpha[:, :, None] * (face - region)
+    touched = alpha > 0
+    patch = out[y0:y1, x0:x1]
+    patch[touched] = _restore_dtype(blended, photo)[touched]
+    return out
+
+
+@dataclass(frozen=True)
+class ColourTransfer:
+    """Per-channel affine map in CIE Lab (Reinhard): ``lab' = (lab − src_mean) · gain + dst_mean``."""
+
+    src_mean: np.ndarray
+    gain: np.ndarray
+    dst_mean: np.ndarray
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """Apply to an RGB image (uint8 or float32 0..255); returns the same dtype."""
+        lab = _rgb_to_lab(image)
+        lab = (lab - self.src_mean) * self.gain + self.dst_mean
+        return _restore_dtype(_lab_to_rgb(lab), np.asarray(image))
+
+
+def _rgb_to_lab(image: np.ndarray) -> np.ndarray:
+    rgb = np.clip(_as_float(image) / 255.0, 0.0, 1.0)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
+
+
+def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    return np.clip(cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2RGB), 0.0, 1.0) * 255.0
+
+
+def _weighted_stats(lab: np.ndarray, weight: np.ndarray):
+    w = weight.reshape(-1).astype(np.float64)
+    total = w.sum()
+    if total <= 1e-6:
+        raise ValueError("the colour-matching mask is empty")
+    values = lab.reshape(-1, 3).astype(np.float64)
+    mean = (values * w[:, None]).sum(0) / total
+    var = (((values - mean) ** 2) * w[:, None]).sum(0) / total
+    return mean, np.sqrt(var)
+
+
+def fit_colour_transfer(source: np.ndarray, target: np.ndarray, mask: np.ndarray,
+                        max_gain: float = 2.0) -> ColourTransfer:
+    """Fit the Lab mean/std transfer that makes ``source`` match ``target`` under ``mask``.
+
+    Typically ``source`` = the generator's reconstruction of the face and ``target`` = the photo's
+    own aligned crop (same size); fit once per face and apply the same transfer to every frame,
+    so colour does not flicker. Gains are clipped to [1/max_gain, max_gain].
+    """
+    if source.shape != target.shape or source.shape[:2] != mask.shape[:2]:
+        raise ValueError(f"source {source.shape}, target {target.shape} and mask {mask.shape} must match")
+    src_mean, src_std = _weighted_stats(_rgb_to_lab(source), mask)
+    dst_mean, dst_std = _weighted_stats(_rgb_to_lab(target), mask)
+    gain = np.clip(dst_std / np.maximum(src_std, 1e-3), 1.0 / max_gain, max_gain)
+    return ColourTransfer(src_mean=src_mean.astype(np.float32), gain=gain.astype(np.float32),
+                          dst_mean=dst_mean.astype(np.float32))
+
+
+def fill_region(image: np.ndarray, hole: np.ndarray, smooth_iterations: int = 40) -> np.ndarray:
+    """Fill the pixels where ``hole`` is true with a smooth continuation of their surroundings.
+
+    A push-pull fill: mask-weighted averages over an image pyramid give every hole pixel a value
+    from the nearest known pixels at the coarsest scale that reaches them, blended up scale by
+    scale; then ``smooth_iterations`` of Jacobi relaxation (known pixels held fixed) remove what
+    is left of the pyramid's structure. Pixels outside ``hole`` are returned unchanged (same
+    dtype). Used outside the crop, where the generator cannot paint: for background that a
+    moving face uncovers.
+    """
+    hole = np.asarray(hole, dtype=bool)
+    if not hole.any():
+        return image.copy()
+    if hole.all():
+        raise ValueError("nothing to fill from: the hole covers the whole image")
+    values = _as_float(image)
+    known = (~hole).astype(np.float32)
+    filled = _push_pull(values * known[:, :, None], known)
+    filled = np.where(hole[:, :, None], filled, values)
+    hole3 = hole[:, :, None]
+    for _ in range(smooth_iterations):
+        blurred = cv2.blur(filled, (3, 3), borderType=cv2.BORDER_REFLECT)
+        filled = np.where(hole3, blurred, values)
+    out = image.copy()
+    out[hole] = _restore_dtype(filled, image)[hole]
+    return out
+
+
+def _push_pull(weighted: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Values everywhere from ``weighted`` (= value·weight) and ``weight`` via a weighted pyramid."""
+    h, w = weight.shape
+    if weight.min() > 0:
+        return weighted / weight[:, :, None]
+    if min(h, w) <= 2:  # the coarsest level: the weighted mean of what is known
+        mean = weighted.sum((0, 1)) / max(float(weight.sum()), 1e-8)
+        return np.broadcast_to(mean, weighted.shape).astype(np.float32)
+    small = ((w + 1) // 2, (h + 1) // 2)
+    coarse_weighted = cv2.resize(cv2.GaussianBlur(weighted, (5, 5), 1.0), small, interpolation=cv2.INTER_AREA)
+    coarse_weight = cv2.resize(cv2.GaussianBlur(weight, (5, 5), 1.0), small, interpolation=cv2.INTER_AREA)
+    coarse = _push_pull(coarse_weighted, coarse_weight)
+    up = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
+    here = weighted / np.maximum(weight, 1e-8)[:, :, None]
+    confidence = np.clip(weight * 4.0, 0.0, 1.0)[:, :, None]
+    return confidence * here + (1.0 - confidence) * up
+
+
+def uncovered_region(before: np.ndarray, after: np.ndarray, grow: int = 2) -> np.ndarray:
+    """bool ``[H, W]``: pixels the face covered in the still photo and no longer covers in a frame.
+
+    ``before`` and ``after`` are the face's masks (bool or float > 0.5) in the photo and in the
+    frame; the result is grown by ``grow`` pixels so that the old face's edge is inside it.
+    """
+    b = np.asarray(before) > 0.5
+    a = np.asarray(after) > 0.5
+    region = (b & ~a).astype(np.uint8)
+    if grow > 0 and region.any():
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+        region = cv2.dilate(region, kernel) & (~a).astype(np.uint8)
+    return region.astype(bool)
