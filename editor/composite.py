@@ -17,7 +17,10 @@ import cv2
 import numpy as np
 import torch
 
-from editor.masks import crop_roi, warp_crop_to_roi
+from editor.deformation import apply_deformation, falloff_weights, moved_forward
+from editor.masks import (
+    crop_roi, face_mask, face_support, transform_points, warp_crop_to_roi, warp_mask_to_photo,
+)
 
 
 def tensor_to_image(tensor: torch.Tensor) -> np.ndarray:
@@ -184,3 +187,85 @@ def uncovered_region(before: np.ndarray, after: np.ndarray, grow: int = 2) -> np
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
         region = cv2.dilate(region, kernel) & (~a).astype(np.uint8)
     return region.astype(bool)
+
+
+@dataclass(frozen=True)
+class FaceLayer:
+    """What compositing needs to know about one face, computed once per face (see :func:`prepare_face_layer`).
+
+    ``forward`` 3x3 photo -> crop; ``mask_crop`` ``S x S`` soft mask; ``weights`` ``H x W`` float32
+    deformation weights (1 on the face, fading to 0 about ``falloff`` px outside it); ``colour``
+    the transfer from the generator's colours to the photo's (None: no matching); ``center``
+    (x, y) and ``width`` of the face in photo pixels.
+    """
+
+    forward: np.ndarray
+    mask_crop: np.ndarray
+    weights: np.ndarray
+    colour: ColourTransfer | None
+    center: tuple[float, float]
+    width: float
+
+    @property
+    def size(self) -> int:
+        return int(self.mask_crop.shape[0])
+
+
+def prepare_face_layer(photo: np.ndarray, forward, landmarks68, size: int, reconstruction: np.ndarray | None = None,
+                       falloff: float = 1.0, **mask_options) -> FaceLayer:
+    """Build a face's :class:`FaceLayer` from the photo, its alignment and its 68 landmarks (photo pixels).
+
+    ``reconstruction``: the generator's rendering of the face's unedited latent (``S x S x 3``),
+    used to fit the colour transfer against the photo's own aligned crop. ``falloff`` is the
+    deformation's reach outside the face in face widths (jaw-to-jaw distance).
+    ``mask_options`` go to :func:`editor.masks.face_mask`.
+    """
+    landmarks = np.asarray(landmarks68, dtype=np.float64)
+    forward = np.asarray(forward, dtype=np.float64)
+    mask_crop = face_mask(transform_points(forward, landmarks), size, **mask_options)
+    width = float(np.linalg.norm(landmarks[16] - landmarks[0]))
+    region = warp_mask_to_photo(mask_crop, forward, photo.shape) > 0.5
+    weights = falloff_weights(region, falloff * width)
+    colour = None
+    if reconstruction is not None:
+        own = cv2.warpAffine(photo, forward[:2], (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        colour = fit_colour_transfer(reconstruction, own, mask_crop)
+    center = tuple(float(v) for v in landmarks[list(range(17, 68))].mean(axis=0))
+    return FaceLayer(forward=forward, mask_crop=mask_crop, weights=weights, colour=colour,
+                     center=center, width=width)
+
+
+def compose_frame(photo: np.ndarray, layers, crops, motions=None) -> np.ndarray:
+    """One video frame: the photo deformed around each moving face, then each face's crop pasted.
+
+    ``layers`` from :func:`prepare_face_layer`; ``crops[k]`` the rendered ``S x S x 3`` crop of
+    face k for this frame (None leaves that face as the photo has it); ``motions[k]`` its 3x3
+    head motion (photo -> frame, e.g. :func:`editor.trajectory.head_transforms`) or None.
+    Returns an array of the photo's dtype; pixels outside every face's weights and crop are the
+    photo's, bit for bit.
+    """
+    motions = list(motions) if motions is not None else [None] * len(layers)
+    if not len(layers) == len(crops) == len(motions):
+        raise ValueError(f"{len(layers)} layers, {len(crops)} crops, {len(motions)} motions")
+    frame = photo
+    for layer, motion in zip(layers, motions):
+        if motion is not None and not np.array_equal(motion, np.eye(3)):
+            frame = apply_deformation(frame, layer.weights, motion)
+    for layer, crop, motion in zip(layers, crops, motions):
+        if crop is None:
+            continue
+        if layer.colour is not None:
+            crop = layer.colour.apply(crop)
+        forward = layer.forward if motion is None else moved_forward(layer.forward, motion)
+        frame = paste_face(frame, crop, forward, layer.mask_crop)
+    return frame if frame is not photo else photo.copy()
+
+
+def touched_region(photo_hw, layers) -> np.ndarray:
+    """bool ``[H, W]``: every pixel :func:`compose_frame` may change for these faces (small motions)."""
+    out = np.zeros(tuple(int(v) for v in photo_hw[:2]), bool)
+    for layer in layers:
+        out |= layer.weights > 0
+        # The moved crop reaches a little past the still one: allow a few pixels of head motion.
+        out |= face_support(photo_hw, layer.forward, layer.size, margin=0.1 * layer.width)
+    return out
