@@ -1,0 +1,31 @@
+"""``facelatent ops check|bench`` through typer's CliRunner (small tensors)."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from editor.cli.app import app
+
+
+def test_ops_check_reports_kernels_and_errors():
+    result = CliRunner().invoke(app, ["ops", "check", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["kernels"]["cpp"]["available"] is True
+    rows = [r for r in report["ops"] if r["device"] == "cpu"]
+    assert len(rows) == 5 and all(r["auto"] == "cpp" for r in rows)
+    assert all(r["max_abs_error"] < 1e-4 for r in rows)
+    text = CliRunner().invoke(app, ["ops", "check"])
+    assert text.exit_code == 0 and "cpp   kernels: available" in text.stdout
+
+
+def test_ops_bench_times_each_implementation():
+    result = CliRunner().invoke(app, ["ops", "bench", "--batch", "1", "--channels", "4", "--res", "8",
+                                      "--repeats", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert {r["impl"] for r in rows if r["device"] == "cpu"} == {"ref", "cpp"}
+    assert all(r["ms"] > 0 and r["speedup"] > 0 for r in rows)
+    assert all(r["speedup"] == 1.0 for r in rows if r["impl"] == "ref")
