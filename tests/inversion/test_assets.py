@@ -152,3 +152,15 @@ def test_concurrent_extractions_leave_one_verified_file(home, tmp_path):
     assert set(results) == {cache_path(asset)}
     assert cache_path(asset).read_bytes() == real
     assert [p.name for p in cache_path(asset).parent.iterdir()] == [asset.filename]
+
+
+def test_two_processes_share_one_download(home):
+    import subprocess
+    import sys
+
+    code = "from inversion.assets import resolve_asset; print(resolve_asset('lpips-alex', print))"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sum(out.count("downloading lpips==0.1.4") for out in outputs) == 1
+    assert {out.strip().splitlines()[-1] for out in outputs} == {str(cache_path(ASSETS["lpips-alex"]))}
