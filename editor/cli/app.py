@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "editor.cli.info",
     "editor.cli.ops",
     "editor.cli.assets",
+    "editor.cli.generate",
 )
 
 for _name in COMMAND_MODULES:

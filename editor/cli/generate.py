@@ -1,0 +1,193 @@
+"""``facelatent generate``: images from a generator, for seeds, z vectors or w latents.
+
+Seeds give the same z as the official StyleGAN2-ADA ``generate.py``
+(``np.random.RandomState(seed).randn(1, z_dim)``), so seeds pick the same images. The output
+kind follows ``-o``: ``OUT.png`` one grid of all images, ``OUT.npy`` the raw float32 NCHW images
+in [-1, 1], a folder (existing, or a new path without suffix) one PNG per image
+(``seed0000.png``… for seeds, ``img0000.png``… otherwise). Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import torch
+import typer
+
+from editor.cli.common import DeviceOption, GeneratorOption, SeedOption, handle_user_errors, info
+from inversion.errors import FaceLatentError
+
+MAX_IMAGES = 100_000
+NOISE_MODES = ("const", "random", "none")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(generate)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-7"``, ``"1,5,9"`` or ``"0-3,10"`` → a list of seeds in [0, 2**32); FaceLatentError otherwise."""
+    seeds: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if match is None:
+            raise FaceLatentError(f"bad seed range '{part}' in --seeds: use forms like 0-7, 3 or 1,5,9")
+        lo = int(match.group(1))
+        hi = int(match.group(2)) if match.group(2) is not None else lo
+        if hi >= 2 ** 32 or lo > hi:
+            raise FaceLatentError(f"bad seed range '{part}': seeds run from 0 to {2 ** 32 - 1}, low to high")
+        if len(seeds) + hi - lo + 1 > MAX_IMAGES:
+            raise FaceLatentError(f"--seeds asks for more than {MAX_IMAGES} images")
+        seeds.extend(range(lo, hi + 1))
+    return seeds
+
+
+def z_from_seeds(seeds: list[int], z_dim: int) -> np.ndarray:
+    """z [N, z_dim] float32, one row per seed, exactly as the official generate.py draws it."""
+    return np.concatenate([np.random.RandomState(s).randn(1, z_dim) for s in seeds]).astype(np.float32)
+
+
+def _load_array(path: Path, what: str) -> np.ndarray:
+    if not path.is_file():
+        raise FaceLatentError(f"no such {what} file: {path}")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise FaceLatentError(f"{path} is not a readable .npy array ({str(err).splitlines()[0]})") from None
+    if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.number):
+        raise FaceLatentError(f"{path} does not hold a numeric array")
+    if not np.isfinite(array).all():
+        raise FaceLatentError(f"{path} contains NaN or infinite values")
+    return array.astype(np.float32)
+
+
+def _check_z(z: np.ndarray, G, path: Path) -> np.ndarray:
+    if z.ndim == 1:
+        z = z[None]
+    if z.ndim != 2 or z.shape[1] != G.z_dim or len(z) == 0:
+        raise FaceLatentError(f"{path} holds z of shape {list(z.shape)}; this generator needs [N, {G.z_dim}]")
+    return z
+
+
+def _check_w(w: np.ndarray, G, path: Path) -> np.ndarray:
+    if w.ndim == 1:
+        w = w[None]
+    if w.ndim == 2 and w.shape[1] == G.w_dim:
+        w = np.repeat(w[:, None, :], G.num_ws, axis=1)
+    if w.ndim != 3 or w.shape[1:] != (G.num_ws, G.w_dim) or len(w) == 0:
+        raise FaceLatentError(f"{path} holds w of shape {list(w.shape)}; this generator needs "
+                              f"[N, {G.w_dim}] or [N, {G.num_ws}, {G.w_dim}]")
+    return w
+
+
+def _to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[N, C, H, W] in [-1, 1] → uint8 [N, H, W, C], as the official generate.py rounds it."""
+    return (images.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _save_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+    image = image[:, :, 0] if image.shape[2] == 1 else image
+    _atomic(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
+
+
+def _output_kind(output: Path) -> str:
+    if output.is_dir() or output.suffix == "":
+        return "folder"
+    if output.suffix.lower() in (".png", ".npy"):
+        if not output.parent.is_dir():
+            raise FaceLatentError(f"output folder does not exist: {output.parent}")
+        return output.suffix.lower()[1:]
+    raise FaceLatentError(f"unknown output kind '{output.suffix}': use OUT.png (grid), OUT.npy (raw) or a folder")
+
+
+@torch.no_grad()
+def synthesize(G, latents: np.ndarray, space: str, truncation: float, noise_mode: str, seed: int,
+               device: torch.device, batch_size: int = 8) -> torch.Tensor:
+    """Images [N, C, H, W] float32 in about [-1, 1] on the CPU, from z ([N, z_dim]) or ws ([N, num_ws, w_dim])."""
+    noise_gen = torch.Generator(device=device).manual_seed(seed) if noise_mode == "random" else None
+    out = []
+    for start in range(0, len(latents), batch_size):
+        chunk = torch.from_numpy(latents[start:start + batch_size]).to(device)
+        ws = G.mapping(chunk, None, truncation_psi=truncation) if space == "z" else chunk
+        out.append(G.synthesis(ws, noise_mode=noise_mode, generator=noise_gen).float().cpu())
+    return torch.cat(out)
+
+
+def _write(output: Path, kind: str, images: torch.Tensor, names: list[str]) -> None:
+    if kind == "npy":
+        array = images.numpy().astype(np.float32)
+        def save(tmp: Path) -> None:
+            with open(tmp, "wb") as handle:
+                np.save(handle, array)
+        _atomic(output, save)
+        return
+    pixels = _to_uint8(images)
+    if kind == "png":
+        from editor.preview import contact_sheet
+        columns = math.ceil(math.sqrt(len(pixels)))
+        rgb = [np.repeat(p, 3, axis=2) if p.shape[2] == 1 else p for p in pixels]
+        _save_png(output, contact_sheet(rgb, columns=columns, gap=0))
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    for name, image in zip(names, pixels):
+        _save_png(output / name, image)
+
+
+@handle_user_errors
+def generate(
+    output: Annotated[Path, typer.Option("--output", "-o", help="OUT.png (grid), OUT.npy (raw float32 NCHW in [-1, 1]) or a folder (one PNG per image).")],
+    generator: GeneratorOption = None,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Seeds as in the official generate.py: 0-7, 3 or 1,5,9.")] = None,
+    z: Annotated[Optional[Path], typer.Option("--z", help="A .npy of z vectors [N, z_dim].")] = None,
+    w: Annotated[Optional[Path], typer.Option("--w", help="A .npy of w [N, w_dim] or W+ [N, num_ws, w_dim] latents.")] = None,
+    truncation: Annotated[float, typer.Option("--truncation", help="Truncation psi for --seeds/--z (1 = none).")] = 1.0,
+    noise_mode: Annotated[str, typer.Option("--noise-mode", help="const (stored noise), random or none.")] = "const",
+    seed: SeedOption = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """Generate images for seeds, z vectors or w latents (seeds match the official StyleGAN2-ADA generate.py)."""
+    from inversion.checkpoints import load_generator
+    from inversion.devices import pick_device
+
+    if sum(x is not None for x in (seeds, z, w)) != 1:
+        raise FaceLatentError("give exactly one of --seeds, --z or --w")
+    if noise_mode not in NOISE_MODES:
+        raise FaceLatentError(f"--noise-mode must be one of {', '.join(NOISE_MODES)}, not '{noise_mode}'")
+    if w is not None and truncation != 1.0:
+        raise FaceLatentError("--truncation applies to --seeds and --z, not to --w latents")
+    if not math.isfinite(truncation):
+        raise FaceLatentError("--truncation must be a finite number")
+    kind = _output_kind(output)
+    seed_list = parse_seeds(seeds) if seeds is not None else None
+    target = pick_device(device)
+    G = load_generator(generator, target)
+    if seed_list is not None:
+        latents, space, names = z_from_seeds(seed_list, G.z_dim), "z", [f"seed{s:04d}.png" for s in seed_list]
+    elif z is not None:
+        latents, space = _check_z(_load_array(z, "z"), G, z), "z"
+    else:
+        latents, space = _check_w(_load_array(w, "w"), G, w), "w"
+    if seed_list is None:
+        names = [f"img{i:04d}.png" for i in range(len(latents))]
+    if len(latents) > MAX_IMAGES:
+        raise FaceLatentError(f"too many images ({len(latents)}); at most {MAX_IMAGES}")
+    info(f"generating {len(latents)} image(s) at {G.img_resolution} px on {target}")
+    images = synthesize(G, latents, space, truncation, noise_mode, seed if seed is not None else 0, target)
+    _write(output, kind, images, names)
+    info(f"wrote {output}")
