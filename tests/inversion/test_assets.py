@@ -164,3 +164,19 @@ def test_two_processes_share_one_download(home):
     assert all(p.returncode == 0 for p in procs)
     assert sum(out.count("downloading lpips==0.1.4") for out in outputs) == 1
     assert {out.strip().splitlines()[-1] for out in outputs} == {str(cache_path(ASSETS["lpips-alex"]))}
+
+
+def test_sdist_with_another_root_spelling_is_extracted(home, tmp_path, monkeypatch):
+    # The real lpips heads re-packed as an sdist-like tar whose root folder is spelled otherwise.
+    real = resolve_asset("lpips-alex").read_bytes()
+    monkeypatch.setitem(ASSETS, "lpips-alex", ASSETS["lpips-alex"].__class__(
+        **{**ASSETS["lpips-alex"].__dict__, "kind": "sdist"}))
+    asset = ASSETS["lpips-alex"]
+    cache_path(asset).unlink()
+    sdist = tmp_path / "lpips-0.1.4.tar"
+    with tarfile.open(sdist, "w") as tf:
+        info = tarfile.TarInfo(f"LPIPS-0.1.4/{asset.path}")
+        info.size = len(real)
+        tf.addfile(info, io.BytesIO(real))
+    assert extract_assets(sdist, [asset]) == [cache_path(asset)]
+    assert cache_path(asset).read_bytes() == real
