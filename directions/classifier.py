@@ -1,0 +1,203 @@
+"""The facial-expression classifier: a small residual CNN for 48×48 grey faces (FER2013 style).
+
+Conventions:
+
+- Network input: float32 ``[N, 1, H, W]`` in [-1, 1] (grey; ``pixel / 127.5 - 1``). The network is
+  fully convolutional with global average pooling, so it accepts any H, W ≥ 16; it was trained on
+  random 40×40 crops of 48×48 faces, and :class:`EmotionClassifier` feeds it what the shipped
+  ``config.json`` says (``eval_crop``: the centre crop size) plus a horizontal flip.
+- Output: logits / probabilities ``[N, 7]`` in the order of :data:`directions.emotions.EMOTIONS`
+  (joy, fear, anger, sadness, disgust, surprise, neutral).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from directions.emotions import EMOTIONS
+from inversion.errors import CheckpointError, FaceLatentError, ImageReadError
+
+#: Where the shipped classifier lives (weights.pt, config.json, MODEL_CARD.md).
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "classifier"
+
+#: The architecture trained by scripts/train_classifier.py (the shipped config.json repeats it).
+DEFAULT_ARCH = {"widths": [32, 64, 128, 256], "blocks": [0, 1, 2, 1], "dropout": 0.4}
+
+
+def _conv_bn(cin: int, cout: int, stride: int = 1, relu: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)]
+    if relu:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class ResidualBlock(nn.Module):
+    """Two 3×3 conv+BN layers with an identity (or 1×1 strided projection) shortcut, then ReLU."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = _conv_bn(cin, cout, stride)
+        self.conv2 = _conv_bn(cout, cout, relu=False)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.conv2(self.conv1(x)) + self.shortcut(x))
+
+
+class EmotionNet(nn.Module):
+    """Stem conv at full resolution, then stages of residual blocks; each stage after the first
+    halves the resolution in its first block; global average pooling, dropout, linear → 7 logits.
+
+    ``widths[k]`` channels in stage k, ``blocks[k]`` residual blocks (0 allowed: the stem's width
+    is ``widths[0]``).
+    """
+
+    def __init__(self, widths: Sequence[int] = (32, 64, 128, 256), blocks: Sequence[int] = (0, 1, 2, 1),
+                 dropout: float = 0.4, num_classes: int = len(EMOTIONS)) -> None:
+        super().__init__()
+        if len(widths) != len(blocks) or not widths:
+            raise ValueError("widths and blocks must have the same, non-zero length")
+        self.stem = _conv_bn(1, widths[0])
+        layers: list[nn.Module] = []
+        cin = widths[0]
+        for stage, (cout, count) in enumerate(zip(widths, blocks)):
+            for j in range(count):
+                layers.append(ResidualBlock(cin, cout, 2 if (j == 0 and stage > 0) else 1))
+                cin = cout
+        self.body = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` float [N, 1, H, W] in [-1, 1] → logits [N, num_classes] (EMOTIONS order)."""
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f"expected [N, 1, H, W] grey input, got {tuple(x.shape)}")
+        features = self.body(self.stem(x))
+        return self.head(self.dropout(features.mean(dim=(2, 3))))
+
+
+def build_model(arch: dict | None = None) -> EmotionNet:
+    """An untrained :class:`EmotionNet` from an architecture dict (default: :data:`DEFAULT_ARCH`)."""
+    arch = dict(DEFAULT_ARCH if arch is None else arch)
+    return EmotionNet(arch["widths"], arch["blocks"], float(arch.get("dropout", 0.0)))
+
+
+def _resolve_model_files(path: str | os.PathLike | None) -> tuple[Path, Path]:
+    """(weights.pt, config.json) for a model folder, a weights file, or None (the shipped model)."""
+    path = DEFAULT_MODEL_DIR if path is None else Path(path)
+    folder, weights = (path, path / "weights.pt") if path.is_dir() or path.suffix != ".pt" else (path.parent, path)
+    config = folder / "config.json"
+    for needed in (weights, config):
+        if not needed.is_file():
+            raise CheckpointError(
+                f"emotion classifier file missing: {needed} (train one with scripts/train_classifier.py)"
+            )
+    return weights, config
+
+
+def _to_grey_float(images) -> torch.Tensor:
+    """uint8 crops (array H×W, H×W×3 RGB, N×H×W, N×H×W×3, or a list of such of any sizes) →
+    float32 [N, 1, 48, 48] in [-1, 1]; grey by OpenCV's RGB→grey weights, area resizing."""
+    import cv2  # noqa: PLC0415 (only needed for uint8 input)
+
+    if isinstance(images, np.ndarray) and (images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (3, 4))):
+        images = [images]
+    out = []
+    for img in images:
+        img = np.asarray(img)
+        if img.dtype != np.uint8 or img.ndim not in (2, 3) or min(img.shape[:2]) < 1:
+            raise ImageReadError(f"expected uint8 H×W or H×W×3 face crops, got {img.dtype} {img.shape}")
+        if img.ndim == 3:
+            code = cv2.COLOR_RGBA2GRAY if img.shape[2] == 4 else cv2.COLOR_RGB2GRAY
+            img = cv2.cvtColor(np.ascontiguousarray(img), code) if img.shape[2] in (3, 4) else img[..., 0]
+        if img.shape != (48, 48):
+            img = cv2.resize(img, (48, 48), interpolation=cv2.INTER_AREA)
+        out.append(torch.from_numpy(img.astype(np.float32) / 127.5 - 1.0))
+    if not out:
+        raise ImageReadError("no face crops given")
+    return torch.stack(out).unsqueeze(1)
+
+
+class EmotionClassifier:
+    """A trained :class:`EmotionNet` with its preprocessing (resize to 48, centre crop, flip TTA).
+
+    ``predict`` returns probabilities [N, 7] in EMOTIONS order; it is differentiable with respect to
+    float tensor input (parameters are frozen), for adversarial attacks and for judging generator
+    outputs.
+    """
+
+    def __init__(self, model: EmotionNet, config: dict, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.config = config
+        self.input_size = int(config.get("input_size", 48))
+        self.eval_crop = int(config.get("eval_crop", self.input_size))
+        self.emotions: tuple[str, ...] = tuple(config.get("emotions", EMOTIONS))
+        if self.emotions != EMOTIONS:
+            raise CheckpointError(f"classifier emotions {self.emotions} differ from the project's {EMOTIONS}")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, device: torch.device | str = "cpu") -> "EmotionClassifier":
+        """Load from a folder with weights.pt + config.json (or the weights file); None = the shipped model."""
+        weights, config_path = _resolve_model_files(path)
+        try:
+            config = json.loads(config_path.read_text())
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            model = build_model(config["arch"])
+            model.load_state_dict(state)
+        except (OSError, ValueError, KeyError, RuntimeError, TypeError, EOFError, pickle.UnpicklingError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
+            raise CheckpointError(f"cannot load the emotion classifier from {weights.parent}: {first}") from None
+        return cls(model, config, device)
+
+    def prepare(self, images) -> torch.Tensor:
+        """Any accepted input → float32 [N, 1, 48, 48] in [-1, 1] on the classifier's device.
+
+        Float tensors ``[N, 1 or 3, H, W]`` in [-1, 1] (RGB averaged to grey with luma weights) are
+        resized differentiably (area when shrinking, bilinear otherwise); uint8 crops as in
+        :func:`_to_grey_float`.
+        """
+        if not torch.is_tensor(images):
+            return _to_grey_float(images).to(self.device)
+        x = images.to(self.device)
+        if not x.is_floating_point() or x.ndim != 4 or x.shape[1] not in (1, 3):
+            raise FaceLatentError(f"expected a float tensor [N, 1|3, H, W] in [-1, 1], got {x.dtype} {tuple(x.shape)}")
+        if x.shape[1] == 3:
+            luma = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+            x = (x * luma).sum(1, keepdim=True)
+        size = self.input_size
+        if x.shape[-2:] != (size, size):
+            shrink = x.shape[-1] > size and x.shape[-2] > size
+            x = F.interpolate(x, size=(size, size), mode="area" if shrink else "bilinear",
+                              **({} if shrink else {"align_corners": False}))
+        return x.float()
+
+    def logits(self, images) -> torch.Tensor:
+        """Logits [N, 7] averaged over the centre crop and its mirror (differentiable for tensors)."""
+        x = self.prepare(images)
+        c = self.eval_crop
+        if c < x.shape[-1]:
+            o = (x.shape[-1] - c) // 2
+            x = x[..., o:o + c, o:o + c]
+        return (self.model(x) + self.model(x.flip(-1))) / 2
+
+    def predict(self, images) -> torch.Tensor:
+        """Probabilities [N, 7] in EMOTIONS order.
+
+        ``images``: float32 tensor [N, 1, 48, 48] (or [N, 1|3, H, W]) in [-1, 1] — differentiable —
+        or uint8 crops (one array H×W / H×W×3 RGB, a stack, or a list of any sizes).
+        """
+        return torch.softmax(self.logits(images), dim=1)
