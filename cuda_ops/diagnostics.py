@@ -28,23 +28,25 @@ class OpCase:
     name: str
     shape: tuple
     run: Callable[[str], torch.Tensor]
+    x: torch.Tensor
 
 
-def op_cases(batch: int, channels: int, res: int, device: torch.device, seed: int = 0) -> list[OpCase]:
-    """The StyleGAN2 uses of the ops on ``[batch, channels, res, res]`` float32 tensors."""
+def op_cases(batch: int, channels: int, res: int, device: torch.device, seed: int = 0,
+             requires_grad: bool = False) -> list[OpCase]:
+    """The StyleGAN2 uses of the ops on an ``x`` of ``[batch, channels, res, res]`` float32."""
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, channels, res, res, generator=gen).to(device)
+    x = torch.randn(batch, channels, res, res, generator=gen).to(device).requires_grad_(requires_grad)
     b = torch.randn(channels, generator=gen).to(device)
     sep = setup_filter([1, 3, 3, 1], device=device, separable=True)
     full = setup_filter([1, 3, 3, 1], device=device)
     shape = tuple(x.shape)
     return [
         OpCase("bias_act lrelu+gain+clamp", shape,
-               lambda impl: bias_act(x, b, act="lrelu", clamp=256.0, impl=impl)),
-        OpCase("upsample2d x2, 4-tap separable", shape, lambda impl: upsample2d(x, sep, impl=impl)),
-        OpCase("upsample2d x2, 4x4 filter", shape, lambda impl: upsample2d(x, full, impl=impl)),
-        OpCase("downsample2d /2, 4-tap separable", shape, lambda impl: downsample2d(x, sep, impl=impl)),
-        OpCase("downsample2d /2, 4x4 filter", shape, lambda impl: downsample2d(x, full, impl=impl)),
+               lambda impl: bias_act(x, b, act="lrelu", clamp=256.0, impl=impl), x),
+        OpCase("upsample2d x2, 4-tap separable", shape, lambda impl: upsample2d(x, sep, impl=impl), x),
+        OpCase("upsample2d x2, 4x4 filter", shape, lambda impl: upsample2d(x, full, impl=impl), x),
+        OpCase("downsample2d /2, 4-tap separable", shape, lambda impl: downsample2d(x, sep, impl=impl), x),
+        OpCase("downsample2d /2, 4x4 filter", shape, lambda impl: downsample2d(x, full, impl=impl), x),
     ]
 
 
@@ -77,10 +79,9 @@ def check_ops(batch: int = 2, channels: int = 16, res: int = 16) -> dict:
     for device in devices():
         kind = _kernel_kind(device)
         for case in op_cases(batch, channels, res, device):
-            ref = case.run("ref")
-            error = None
-            if status[kind]["available"]:
-                error = (case.run(kind) - ref).abs().max().item()
+            with torch.no_grad():
+                ref = case.run("ref")
+                error = (case.run(kind) - ref).abs().max().item() if status[kind]["available"] else None
             rows.append({"op": case.name, "device": device.type, "auto": _describe_choice("auto", device),
                          "runs": _describe_choice(None, device), "kernel": kind, "max_abs_error": error})
     return {"kernels": status, "ops": rows}
@@ -104,17 +105,36 @@ def time_call(fn: Callable[[], object], device: torch.device, repeats: int, warm
     return statistics.median(times)
 
 
-def benchmark_ops(batch: int = 8, channels: int = 512, res: int = 32, repeats: int = 5) -> list[dict]:
-    """Seconds per call of each implementation, and its speed-up over the reference (ref time / time)."""
+def _timed_call(case: OpCase, impl: str, backward: bool) -> Callable[[], object]:
+    if not backward:
+        return lambda: case.run(impl)
+
+    def forward_backward():
+        y = case.run(impl)
+        return torch.autograd.grad(y, case.x, torch.ones_like(y))
+
+    return forward_backward
+
+
+def benchmark_ops(batch: int = 8, channels: int = 512, res: int = 32, repeats: int = 5,
+                  backward: bool = False) -> list[dict]:
+    """Milliseconds per call of each implementation, and its speed-up over the reference (ref time / time).
+
+    ``backward`` also times forward + backward (gradient with respect to the input) per op.
+    """
     status = kernel_status()
     rows = []
     for device in devices():
         kind = _kernel_kind(device)
         impls = ["ref"] + ([kind] if status[kind]["available"] else [])
-        for case in op_cases(batch, channels, res, device):
-            with torch.no_grad():
-                timings = {impl: time_call(lambda: case.run(impl), device, repeats) for impl in impls}
-            for impl, seconds in timings.items():
-                rows.append({"op": case.name, "shape": list(case.shape), "device": device.type, "impl": impl,
-                             "ms": seconds * 1e3, "speedup": timings["ref"] / seconds})
+        for with_grad in (False, True) if backward else (False,):
+            for case in op_cases(batch, channels, res, device, requires_grad=with_grad):
+                timings = {}
+                for impl in impls:
+                    with torch.set_grad_enabled(with_grad):
+                        timings[impl] = time_call(_timed_call(case, impl, with_grad), device, repeats)
+                for impl, seconds in timings.items():
+                    rows.append({"op": case.name + (" fwd+bwd" if with_grad else ""), "shape": list(case.shape),
+                                 "device": device.type, "impl": impl, "ms": seconds * 1e3,
+                                 "speedup": timings["ref"] / seconds})
     return rows

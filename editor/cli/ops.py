@@ -48,16 +48,17 @@ def bench(
     channels: Annotated[int, typer.Option(min=1, help="Channels C.")] = 512,
     res: Annotated[int, typer.Option(min=4, help="Height = width of the input.")] = 32,
     repeats: Annotated[int, typer.Option(min=1, help="Timed calls per implementation (median).")] = 5,
+    backward: Annotated[bool, typer.Option("--backward", help="Also time forward + backward.")] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Time each implementation on [N, C, res, res] float32 tensors, relative to the reference."""
     from cuda_ops.diagnostics import benchmark_ops
 
     info("loading the compiled ops (the first run builds them: a minute or two)...")
-    rows = benchmark_ops(batch=batch, channels=channels, res=res, repeats=repeats)
+    rows = benchmark_ops(batch=batch, channels=channels, res=res, repeats=repeats, backward=backward)
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
-    typer.echo(f"{'op':34} {'device':6} {'impl':5} {'ms':>10} {'x ref':>7}")
+    typer.echo(f"{'op':42} {'device':6} {'impl':5} {'ms':>10} {'x ref':>7}")
     for row in rows:
-        typer.echo(f"{row['op']:34} {row['device']:6} {row['impl']:5} {row['ms']:10.2f} {row['speedup']:7.2f}")
+        typer.echo(f"{row['op']:42} {row['device']:6} {row['impl']:5} {row['ms']:10.2f} {row['speedup']:7.2f}")

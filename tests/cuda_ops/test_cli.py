@@ -23,9 +23,10 @@ def test_ops_check_reports_kernels_and_errors():
 
 def test_ops_bench_times_each_implementation():
     result = CliRunner().invoke(app, ["ops", "bench", "--batch", "1", "--channels", "4", "--res", "8",
-                                      "--repeats", "1", "--json"])
+                                      "--repeats", "1", "--backward", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert {r["impl"] for r in rows if r["device"] == "cpu"} == {"ref", "cpp"}
     assert all(r["ms"] > 0 and r["speedup"] > 0 for r in rows)
     assert all(r["speedup"] == 1.0 for r in rows if r["impl"] == "ref")
+    assert len(rows) == 2 * 5 * 2 and sum(r["op"].endswith("fwd+bwd") for r in rows) == 10
