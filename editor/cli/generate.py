@@ -116,15 +116,32 @@ def _output_kind(output: Path) -> str:
     raise FaceLatentError(f"unknown output kind '{output.suffix}': use OUT.png (grid), OUT.npy (raw) or a folder")
 
 
+def class_label(G, class_idx: Optional[int]) -> Optional[torch.Tensor]:
+    """The one-hot label [1, c_dim] for conditional generators; None for unconditional ones."""
+    if G.c_dim == 0:
+        if class_idx is not None:
+            raise FaceLatentError("--class is only for conditional generators; this one has no classes")
+        return None
+    if class_idx is None or not 0 <= class_idx < G.c_dim:
+        raise FaceLatentError(f"this generator is conditional: pass --class between 0 and {G.c_dim - 1}")
+    label = torch.zeros([1, G.c_dim])
+    label[0, class_idx] = 1
+    return label
+
+
 @torch.no_grad()
 def synthesize(G, latents: np.ndarray, space: str, truncation: float, noise_mode: str, seed: int,
-               device: torch.device, batch_size: int = 8) -> torch.Tensor:
-    """Images [N, C, H, W] float32 in about [-1, 1] on the CPU, from z ([N, z_dim]) or ws ([N, num_ws, w_dim])."""
+               device: torch.device, batch_size: int = 8, label: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Images [N, C, H, W] float32 in about [-1, 1] on the CPU, from z ([N, z_dim]) or ws ([N, num_ws, w_dim]).
+
+    ``label`` [1, c_dim] is the class of a conditional generator (used with z only).
+    """
     noise_gen = torch.Generator(device=device).manual_seed(seed) if noise_mode == "random" else None
     out = []
     for start in range(0, len(latents), batch_size):
         chunk = torch.from_numpy(latents[start:start + batch_size]).to(device)
-        ws = G.mapping(chunk, None, truncation_psi=truncation) if space == "z" else chunk
+        c = label.to(device).expand(len(chunk), -1) if label is not None else None
+        ws = G.mapping(chunk, c, truncation_psi=truncation) if space == "z" else chunk
         out.append(G.synthesis(ws, noise_mode=noise_mode, generator=noise_gen).float().cpu())
     return torch.cat(out)
 
@@ -160,6 +177,7 @@ def generate(
     noise_mode: Annotated[str, typer.Option("--noise-mode", help="const (stored noise), random or none.")] = "const",
     seed: SeedOption = None,
     device: DeviceOption = "auto",
+    class_idx: Annotated[Optional[int], typer.Option("--class", help="Class index, for conditional generators.")] = None,
 ) -> None:
     """Generate images for seeds, z vectors or w latents (seeds match the official StyleGAN2-ADA generate.py)."""
     from inversion.checkpoints import load_generator
@@ -177,6 +195,7 @@ def generate(
     seed_list = parse_seeds(seeds) if seeds is not None else None
     target = pick_device(device)
     G = load_generator(generator, target)
+    label = class_label(G, class_idx) if w is None else None
     if seed_list is not None:
         latents, space, names = z_from_seeds(seed_list, G.z_dim), "z", [f"seed{s:04d}.png" for s in seed_list]
     elif z is not None:
@@ -188,6 +207,7 @@ def generate(
     if len(latents) > MAX_IMAGES:
         raise FaceLatentError(f"too many images ({len(latents)}); at most {MAX_IMAGES}")
     info(f"generating {len(latents)} image(s) at {G.img_resolution} px on {target}")
-    images = synthesize(G, latents, space, truncation, noise_mode, seed if seed is not None else 0, target)
+    images = synthesize(G, latents, space, truncation, noise_mode, seed if seed is not None else 0, target,
+                        label=label)
     _write(output, kind, images, names)
     info(f"wrote {output}")

@@ -104,3 +104,21 @@ def test_user_errors_are_one_line(shared, tmp_path, monkeypatch, args, message):
 def test_without_generator_suggests_g(tmp_path):
     result = run("--seeds", "0", "-o", tmp_path / "x.png")
     assert result.exit_code == 1 and "-g" in result.output and not (tmp_path / "x.png").exists()
+
+
+def test_conditional_generator_needs_class(tmp_path):
+    from inversion.checkpoints import save_generator
+    from inversion.networks.stylegan2 import Generator
+
+    torch.manual_seed(0)
+    G = Generator(z_dim=8, c_dim=3, w_dim=8, img_resolution=8, mapping_kwargs={"num_layers": 1},
+                  synthesis_kwargs={"channel_base": 64, "channel_max": 8})
+    save_generator(G, tmp_path / "cond.pt")
+    outs = []
+    for cls in (0, 2):
+        result = run("-g", tmp_path / "cond.pt", "--seeds", "0-1", "--class", cls, "-o", tmp_path / f"c{cls}.npy")
+        assert result.exit_code == 0, result.output
+        outs.append(np.load(tmp_path / f"c{cls}.npy"))
+    assert outs[0].shape == (2, 3, 8, 8) and not np.allclose(outs[0], outs[1])
+    result = run("-g", tmp_path / "cond.pt", "--seeds", "0", "-o", tmp_path / "none.npy")
+    assert result.exit_code == 1 and "--class" in result.output
