@@ -15,7 +15,6 @@ Every failure is a :class:`CheckpointError` with one line naming the file.
 from __future__ import annotations
 
 import argparse
-import zipfile
 from pathlib import Path
 from typing import Optional, Union
 
@@ -74,6 +73,12 @@ def _read_pickle_or_legacy(path: Path) -> tuple[str, object]:
     return "pickle", content
 
 
+def _is_zip(path: Path) -> bool:
+    """A torch.save zip archive starts with a local file header (``zipfile.is_zipfile`` looks at the end)."""
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
 def _resolve_path(path: PathLike) -> Path:
     path = Path(path).expanduser()
     if not path.exists():
@@ -96,7 +101,7 @@ def load_generator(path: Optional[PathLike], device: Union[None, str, torch.devi
     path = _resolve_path(path)
     if path.is_dir():
         return native.load_native_folder(path).to(target)
-    if zipfile.is_zipfile(path):
+    if _is_zip(path):
         return _generator_from_torch_dict(_load_torch_dict(path), path).to(target)
     kind, content = _read_pickle_or_legacy(path)
     if kind == "torch":
@@ -108,7 +113,7 @@ def load_generator(path: Optional[PathLike], device: Union[None, str, torch.devi
 def load_discriminator(path: PathLike, device: Union[None, str, torch.device] = "cpu") -> torch.nn.Module:
     """Load the discriminator ``D`` of an official StyleGAN2-ADA pickle onto ``device``."""
     path = _resolve_path(path)
-    if path.is_dir() or zipfile.is_zipfile(path):
+    if path.is_dir() or _is_zip(path):
         raise CheckpointError(f"{path}: discriminators are read from official StyleGAN2-ADA pickles only")
     kind, content = _read_pickle_or_legacy(path)
     record = content.get("D") if kind == "pickle" else None

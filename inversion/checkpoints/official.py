@@ -68,7 +68,7 @@ def _load_weights(module: torch.nn.Module, record: PersistentObject, path: Path,
     except RuntimeError as err:
         first = [line.strip() for line in str(err).splitlines() if line.strip()][1:2]
         raise CheckpointError(f"{path}: the {what} weights do not fit the network described by its own "
-                              f"arguments ({first[0] if first else 'shape mismatch'})") from None
+                              f"arguments ({first[0][:200] if first else 'shape mismatch'})") from None
 
 
 def generator_from_record(record: PersistentObject, path: Path, alignment: str = "ffhq") -> torch.nn.Module:

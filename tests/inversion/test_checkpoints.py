@@ -118,6 +118,32 @@ def test_code_running_pickle_is_refused(tmp_path):
     assert not marker.exists()
 
 
+def test_code_hidden_in_tensor_storage_bytes_is_refused(tmp_path):
+    import io
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    inner = io.BytesIO()
+    torch.save(Evil(), inner)
+
+    class FakeStorage:
+        def __reduce__(self):
+            return torch.storage._load_from_bytes, (inner.getvalue(),)
+
+    path = tmp_path / "evil_storage.pkl"
+    path.write_bytes(pickle.dumps({"G_ema": FakeStorage()}))
+    evil_pt = tmp_path / "evil.pt"
+    torch.save({"g_ema": Evil()}, evil_pt)
+    for bad in (path, evil_pt):
+        with pytest.raises(CheckpointError, match="could run code") as info:
+            load_generator(bad)
+        assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
+    assert not marker.exists()
+
+
 def test_module_src_is_never_executed(tmp_path, monkeypatch):
     marker = tmp_path / "ran"
     src = f"open({str(marker)!r}, 'w').write('module_src was executed')\n"
