@@ -169,7 +169,10 @@ def evaluate_directions(
         unit_len = entry.strength if relative else 1.0
         cells = []
         for k in strengths:
-            probs, desc = judge(G, ws + float(k) * unit_len * offset, classify, describe, batch_size)
+            if float(k) == 0.0:  # the unedited faces: already judged
+                probs, desc = base_probs, base_desc
+            else:
+                probs, desc = judge(G, ws + float(k) * unit_len * offset, classify, describe, batch_size)
             cell = {"k": float(k), "offset": float(k) * unit_len}
             cell.update(edit_metrics(EMOTIONS.index(emotion), base_probs, probs, base_desc, desc))
             cells.append(cell)
