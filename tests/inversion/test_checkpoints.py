@@ -229,6 +229,12 @@ def test_rosinality_checkpoint_loads_and_matches(tmp_path):
     no_avg = tmp_path / "no_avg.pt"
     torch.save({"g_ema": to_rosinality(G)}, no_avg)
     assert torch.isfinite(load_generator(no_avg).mapping.w_avg).all()
+    # rosinality's train.py also stores its argparse options; older torch wrote the legacy format.
+    import argparse
+    full = tmp_path / "train.pt"
+    torch.save({"g_ema": to_rosinality(G), "latent_avg": G.mapping.w_avg.clone(),
+                "args": argparse.Namespace(size=16, n_mlp=2)}, full, _use_new_zipfile_serialization=False)
+    assert generator_identity(load_generator(full)) == generator_identity(G)
 
 
 def test_rosinality_upsampling_conv_semantics():
