@@ -80,6 +80,9 @@ def test_num_ws_and_block_layout(resolution, num_ws):
                   synthesis_kwargs={"channel_base": 4 * resolution, "channel_max": 4})
     assert G.num_ws == num_ws
     assert G.synthesis.block_resolutions[-1] == resolution
+    if resolution <= 8:
+        with torch.no_grad():
+            assert G(torch.randn([2, 8])).shape == (2, 3, resolution, resolution)
 
 
 @pytest.mark.parametrize("architecture", ["skip", "orig", "resnet"])
