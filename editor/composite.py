@@ -17,7 +17,9 @@ import cv2
 import numpy as np
 import torch
 
-from editor.deformation import apply_deformation, falloff_weights, moved_forward
+from editor.deformation import (
+    DeformationSupport, apply_deformation, deformation_support, falloff_weights, moved_forward,
+)
 from editor.masks import (
     crop_roi, face_mask, face_support, transform_points, warp_crop_to_roi, warp_mask_to_photo,
 )
@@ -48,25 +50,32 @@ def _restore_dtype(values: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 
 def paste_face(photo: np.ndarray, crop: np.ndarray, forward, mask_crop: np.ndarray,
-               interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+               interpolation: int = cv2.INTER_LINEAR, colour: "ColourTransfer | None" = None,
+               inplace: bool = False) -> np.ndarray:
     """Blend an aligned crop back into the photo under a soft crop-space mask; returns a new photo.
 
     ``photo`` ``H x W x 3`` (uint8, or float32 0..255); ``crop`` ``S x S x 3`` on the same scale;
     ``forward`` 3x3 photo -> crop; ``mask_crop`` ``S x S`` float in [0, 1] (e.g.
     :func:`editor.masks.face_mask`). Result = photo·(1 − m) + warped crop·m, with the same dtype
     as ``photo``; only the crop's footprint is computed and pixels where m = 0 keep the photo's
-    exact values.
+    exact values. A crop with 2+ pixels per photo pixel is first reduced by a Gaussian pyramid
+    (no aliasing); ``colour``, when given, is applied to the (reduced) crop before warping.
+    ``inplace`` writes into ``photo`` itself and returns it.
     """
     size = crop.shape[0]
     if crop.shape[:2] != (size, size) or mask_crop.shape[:2] != (size, size):
         raise ValueError(f"crop {crop.shape} and mask {mask_crop.shape} must both be S x S")
-    out = photo.copy()
+    out = photo if inplace else photo.copy()
+    crop, mask_crop, forward = _prefilter_for_downscale(_as_float(crop), mask_crop.astype(np.float32), forward)
+    if colour is not None:
+        crop = colour.apply(crop)
+    size = crop.shape[0]
     roi = crop_roi(forward, size, photo.shape)
     x0, y0, x1, y1 = roi
     if x0 >= x1 or y0 >= y1:
         return out
-    face = warp_crop_to_roi(_as_float(crop), forward, roi, interpolation, border=cv2.BORDER_REPLICATE)
-    alpha = warp_crop_to_roi(mask_crop.astype(np.float32), forward, roi)
+    face = warp_crop_to_roi(crop, forward, roi, interpolation, border=cv2.BORDER_REPLICATE)
+    alpha = warp_crop_to_roi(mask_crop, forward, roi)
     alpha = np.clip(alpha, 0.0, 1.0)
     region = _as_float(photo[y0:y1, x0:x1])
     blended = region + alpha[:, :, None] * (face - region)
@@ -74,6 +83,21 @@ def paste_face(photo: np.ndarray, crop: np.ndarray, forward, mask_crop: np.ndarr
     patch = out[y0:y1, x0:x1]
     patch[touched] = _restore_dtype(blended, photo)[touched]
     return out
+
+
+def _prefilter_for_downscale(crop: np.ndarray, mask: np.ndarray, forward):
+    """Halve crop and mask (Gaussian pyramid) while the crop has 2+ pixels per photo pixel.
+
+    Bilinear resampling of a much larger crop would alias (shimmer in a video); each
+    ``cv2.pyrDown`` keeps pixel centres consistent: new crop pixel i sits at old pixel 2i,
+    so the photo -> crop matrix is pre-multiplied by diag(1/2, 1/2, 1).
+    """
+    forward = np.asarray(forward, dtype=np.float64)
+    halve = np.diag([0.5, 0.5, 1.0])
+    while np.sqrt(abs(np.linalg.det(forward[:2, :2]))) >= 2.0 and crop.shape[0] >= 16:
+        crop, mask = cv2.pyrDown(crop), cv2.pyrDown(mask)
+        forward = halve @ forward
+    return crop, mask, forward
 
 
 @dataclass(frozen=True)
@@ -87,17 +111,23 @@ class ColourTransfer:
     def apply(self, image: np.ndarray) -> np.ndarray:
         """Apply to an RGB image (uint8 or float32 0..255); returns the same dtype."""
         lab = _rgb_to_lab(image)
-        lab = (lab - self.src_mean) * self.gain + self.dst_mean
-        return _restore_dtype(_lab_to_rgb(lab), np.asarray(image))
+        lab *= self.gain
+        lab += self.dst_mean - self.src_mean * self.gain
+        rgb = _lab_to_rgb(lab)
+        return rgb if np.asarray(image).dtype == np.float32 else _restore_dtype(rgb, np.asarray(image))
 
 
 def _rgb_to_lab(image: np.ndarray) -> np.ndarray:
-    rgb = np.clip(_as_float(image) / 255.0, 0.0, 1.0)
+    rgb = _as_float(image) * np.float32(1.0 / 255.0)
+    np.clip(rgb, 0.0, 1.0, out=rgb)
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
 
 
 def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:
-    return np.clip(cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2RGB), 0.0, 1.0) * 255.0
+    rgb = cv2.cvtColor(lab.astype(np.float32, copy=False), cv2.COLOR_Lab2RGB)
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    rgb *= np.float32(255.0)
+    return rgb
 
 
 def _weighted_stats(lab: np.ndarray, weight: np.ndarray):
@@ -205,6 +235,7 @@ class FaceLayer:
     colour: ColourTransfer | None
     center: tuple[float, float]
     width: float
+    support: DeformationSupport | None = None
 
     @property
     def size(self) -> int:
@@ -212,7 +243,7 @@ class FaceLayer:
 
 
 def prepare_face_layer(photo: np.ndarray, forward, landmarks68, size: int, reconstruction: np.ndarray | None = None,
-                       falloff: float = 1.0, **mask_options) -> FaceLayer:
+                       falloff: float = 0.8, **mask_options) -> FaceLayer:
     """Build a face's :class:`FaceLayer` from the photo, its alignment and its 68 landmarks (photo pixels).
 
     ``reconstruction``: the generator's rendering of the face's unedited latent (``S x S x 3``),
@@ -232,7 +263,7 @@ def prepare_face_layer(photo: np.ndarray, forward, landmarks68, size: int, recon
         colour = fit_colour_transfer(reconstruction, own, mask_crop)
     center = tuple(float(v) for v in landmarks[list(range(17, 68))].mean(axis=0))
     return FaceLayer(forward=forward, mask_crop=mask_crop, weights=weights, colour=colour,
-                     center=center, width=width)
+                     center=center, width=width, support=deformation_support(weights))
 
 
 def compose_frame(photo: np.ndarray, layers, crops, motions=None) -> np.ndarray:
@@ -247,18 +278,16 @@ def compose_frame(photo: np.ndarray, layers, crops, motions=None) -> np.ndarray:
     motions = list(motions) if motions is not None else [None] * len(layers)
     if not len(layers) == len(crops) == len(motions):
         raise ValueError(f"{len(layers)} layers, {len(crops)} crops, {len(motions)} motions")
-    frame = photo
+    frame = photo.copy()
     for layer, motion in zip(layers, motions):
         if motion is not None and not np.array_equal(motion, np.eye(3)):
-            frame = apply_deformation(frame, layer.weights, motion)
+            apply_deformation(frame, layer.weights, motion, support=layer.support, inplace=True)
     for layer, crop, motion in zip(layers, crops, motions):
         if crop is None:
             continue
-        if layer.colour is not None:
-            crop = layer.colour.apply(crop)
         forward = layer.forward if motion is None else moved_forward(layer.forward, motion)
-        frame = paste_face(frame, crop, forward, layer.mask_crop)
-    return frame if frame is not photo else photo.copy()
+        paste_face(frame, crop, forward, layer.mask_crop, colour=layer.colour, inplace=True)
+    return frame
 
 
 def touched_region(photo_hw, layers) -> np.ndarray:

@@ -11,6 +11,8 @@ outside it, and exactly 0 beyond ``falloff``. Pixels with ``w = 0`` are copied, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -40,33 +42,47 @@ def displacement_field(weights: np.ndarray, motion) -> np.ndarray:
     return field.astype(np.float32)
 
 
-def _support_box(weights: np.ndarray):
+@dataclass(frozen=True)
+class DeformationSupport:
+    """The box ``(x0, y0, x1, y1)`` around ``weights > 0`` with its weights and pixel grids, cached per face."""
+
+    box: tuple[int, int, int, int]
+    weights: np.ndarray
+    xs: np.ndarray
+    ys: np.ndarray
+
+
+def deformation_support(weights: np.ndarray) -> DeformationSupport | None:
+    """Precompute what :func:`apply_deformation` needs for these weights (None: nothing moves)."""
     ys, xs = np.nonzero(weights > 0)
     if ys.size == 0:
         return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    grid_y, grid_x = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    return DeformationSupport((x0, y0, x1, y1), np.ascontiguousarray(weights[y0:y1, x0:x1]), grid_x, grid_y)
 
 
 def apply_deformation(image: np.ndarray, weights: np.ndarray, motion,
-                      interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+                      interpolation: int = cv2.INTER_LINEAR, support: DeformationSupport | None = None,
+                      inplace: bool = False) -> np.ndarray:
     """Deform ``image`` (``H x W [x C]``) by ``motion`` (3x3) faded by ``weights`` (:func:`falloff_weights`).
 
     Returns a new image of the same dtype; only the box around ``weights > 0`` is resampled
-    (border pixels replicated) and every pixel with weight 0 keeps its exact value.
+    (border pixels replicated) and every pixel with weight 0 keeps its exact value. Pass the
+    face's cached :func:`deformation_support` as ``support`` to skip recomputing the box;
+    ``inplace`` writes into ``image`` itself and returns it.
     """
-    out = image.copy()
-    box = _support_box(weights)
-    if box is None:
+    out = image if inplace else image.copy()
+    support = support if support is not None else deformation_support(weights)
+    if support is None:
         return out
-    x0, y0, x1, y1 = box
-    local_w = weights[y0:y1, x0:x1]
-    inverse = np.linalg.inv(np.asarray(motion, dtype=np.float64))
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-    src_x = xs + local_w * (inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2] - xs)
-    src_y = ys + local_w * (inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2] - ys)
-    warped = cv2.remap(image, src_x.astype(np.float32), src_y.astype(np.float32), interpolation,
-                       borderMode=cv2.BORDER_REPLICATE)
-    moved = local_w > 0
+    x0, y0, x1, y1 = support.box
+    w, xs, ys = support.weights, support.xs, support.ys
+    inv = np.linalg.inv(np.asarray(motion, dtype=np.float64)).astype(np.float32)
+    src_x = xs + w * (inv[0, 0] * xs + inv[0, 1] * ys + (inv[0, 2] - xs))
+    src_y = ys + w * (inv[1, 0] * xs + inv[1, 1] * ys + (inv[1, 2] - ys))
+    warped = cv2.remap(image, src_x, src_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
+    moved = w > 0
     out[y0:y1, x0:x1][moved] = warped[moved]
     return out
 

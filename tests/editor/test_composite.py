@@ -99,6 +99,9 @@ def test_paste_float_crop_and_photo_edge():
     assert out.dtype == np.float32 and out.shape == photo.shape
     assert np.abs(out[20, 10] - 10.0).max() < 1.0  # nose region of the face, inside the photo
     np.testing.assert_array_equal(out[90:, 80:], photo[90:, 80:])
+    target = photo.copy()
+    assert paste_face(target, crop, forward, face_mask(template_landmarks(SIZE), SIZE), inplace=True) is target
+    np.testing.assert_array_equal(target, out)
     x0, y0, x1, y1 = crop_roi(forward, SIZE, photo.shape)
     assert (x0, y0) == (0, 0) and x1 <= 120 and y1 <= 100
 
