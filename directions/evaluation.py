@@ -187,7 +187,9 @@ def evaluate_directions(
 def format_table(result: dict) -> str:
     """A plain-text table of :func:`evaluate_directions` results, one row per (emotion, strength)."""
     unit = "x rec." if result["relative"] else "latent"
+    before = result["baseline"]["top_class_share"]
     lines = [f"{result['source']}; strengths in {unit} units; identity threshold {result['identity_threshold']}",
+             "before editing, top class: " + ", ".join(f"{e} {100 * before[e]:.0f}%" for e in EMOTIONS if before[e]),
              f"{'emotion':<9} {'k':>5} {'offset':>7} {'success':>8} {'p(target)':>9} {'rise':>7} "
              f"{'others':>7} {'id dist':>8} {'same':>6}"]
     for emotion, entry in result["emotions"].items():

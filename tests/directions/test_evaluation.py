@@ -101,7 +101,8 @@ def test_directions_learned_from_classifier_labels_move_the_classifier(shared):
     assert cells[2]["offset"] == pytest.approx(3 * dset.get("joy").strength)
     json.dumps(result)  # JSON-serialisable
     table = format_table(result)
-    assert "joy" in table and len(table.splitlines()) == 2 + 3
+    assert "joy" in table and len(table.splitlines()) == 3 + 3
+    assert "before editing, top class: neutral 100%" in table
 
 
 def test_identity_drift_with_dlib_descriptor(shared):
