@@ -12,6 +12,16 @@ from inversion.images import read_photo
 from inversion.mtcnn import detect_mtcnn, load_mtcnn, nms
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """MTCNN runs many small ops: on a shared, loaded 2-core machine two OpenMP threads make it
+    ~10x slower than one. Restore the setting afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def nets():
     return load_mtcnn("cpu")
@@ -27,6 +37,7 @@ def test_matches_facenet_pytorch_reference(shared, nets):
         found = detect_mtcnn(nets, photo, settings["min_face_size"], settings["thresholds"],
                              settings["factor"])[0]
         boxes = np.asarray(expected["boxes"])
+
         assert len(found.boxes) == len(boxes), name
         for box, prob, points in zip(boxes, expected["probs"], np.asarray(expected["keypoints5"])):
             j = np.abs(found.boxes - box).max(axis=1).argmin()  # match by position, not by order
