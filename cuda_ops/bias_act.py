@@ -31,6 +31,8 @@ def _check_args(x: torch.Tensor, b: Optional[torch.Tensor], dim: int, clamp: Opt
             raise ValueError("bias_act: b must be a 1-D tensor")
         if not 0 <= dim < x.ndim:
             raise ValueError(f"bias_act: dim {dim} is out of range for a {x.ndim}-D tensor")
+        if b.device != x.device:
+            raise ValueError(f"bias_act: b is on {b.device} but x is on {x.device}")
         if b.shape[0] != x.shape[dim]:
             raise ValueError(f"bias_act: b has {b.shape[0]} entries but x has {x.shape[dim]} along dim {dim}")
 
@@ -52,7 +54,8 @@ def bias_act(x: torch.Tensor, b: Optional[torch.Tensor] = None, dim: int = 1, ac
     """
     _check_args(x, b, dim, clamp)
     get_activation(act)
-    chosen = resolve_impl(impl, x.device, x.dtype)
+    compute_dtype = x.dtype if b is None else torch.result_type(x, b)  # x + b promotes
+    chosen = resolve_impl(impl, x.device, compute_dtype)
     if chosen == "ref":
         return bias_act_ref(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
     from cuda_ops.bias_act_compiled import bias_act_compiled

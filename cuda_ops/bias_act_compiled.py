@@ -27,8 +27,9 @@ def bias_act_compiled(x: torch.Tensor, b: Optional[torch.Tensor], dim: int, act:
     clamp = float(clamp if clamp is not None else -1)
     if act == "linear" and gain == 1 and clamp < 0 and b is None:
         return x
-    if b is not None:
-        b = b.to(x.dtype)
+    if b is not None and b.dtype != x.dtype:  # promote as the reference's x + b does
+        dtype = torch.result_type(x, b)
+        x, b = x.to(dtype), b.to(dtype)
     return _bias_act_function(dim, act, alpha, gain, clamp, kind).apply(x, b)
 
 

@@ -99,6 +99,8 @@ def setup_filter(f, device: torch.device = torch.device("cpu"), normalize: bool 
 def _check_upfirdn2d_args(x: torch.Tensor, f: torch.Tensor, up, down, padding) -> None:
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError("upfirdn2d: x must be a 4-D NCHW tensor")
+    if f.device != x.device:
+        raise ValueError(f"upfirdn2d: the filter is on {f.device} but x is on {x.device}")
     if f.requires_grad:
         raise ValueError("upfirdn2d: the filter cannot require a gradient")
     fw, fh = filter_size(f)

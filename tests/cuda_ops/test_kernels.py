@@ -166,3 +166,24 @@ def test_cpp_kernels_pass_gradcheck():
     for act in ("swish", "elu", "lrelu"):
         fn = lambda x, b: bias_act(x, b, act=act, clamp=1.0, impl="cpp")  # noqa: E731
         assert torch.autograd.gradcheck(fn, (x, b)) and torch.autograd.gradgradcheck(fn, (x, b))
+
+
+def test_mixed_precision_bias_promotes_like_the_reference():
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 3, 4, generator=gen)
+    b = torch.randn(3, generator=gen, dtype=torch.float64)
+    got = bias_act(x, b, act="tanh", impl="cpp")
+    want = bias_act(x, b, act="tanh", impl="ref")
+    assert got.dtype == want.dtype == torch.float64
+    torch.testing.assert_close(got, want)
+    got16 = bias_act(x.half(), b.float(), act="lrelu", impl="cpp")
+    assert got16.dtype == torch.float32
+    torch.testing.assert_close(got16, bias_act(x.half(), b.float(), act="lrelu", impl="ref"))
+
+
+def test_inputs_on_another_device_are_refused_before_the_kernel():
+    x = torch.zeros(1, 2, 4, 4)
+    with pytest.raises(ValueError, match="on meta"):
+        upfirdn2d(x, torch.ones(2, 2, device="meta"), impl="cpp")
+    with pytest.raises(ValueError, match="on meta"):
+        bias_act(x, torch.zeros(2, device="meta"), impl="cpp")
