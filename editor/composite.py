@@ -21,7 +21,8 @@ from editor.deformation import (
     DeformationSupport, apply_deformation, deformation_support, falloff_weights, moved_forward,
 )
 from editor.masks import (
-    crop_roi, face_mask, face_support, transform_points, warp_crop_to_roi, warp_mask_to_photo,
+    crop_roi, face_mask, face_support, rescale_forward, transform_points, warp_crop_to_roi,
+    warp_mask_to_photo,
 )
 
 
@@ -54,17 +55,21 @@ def paste_face(photo: np.ndarray, crop: np.ndarray, forward, mask_crop: np.ndarr
                inplace: bool = False) -> np.ndarray:
     """Blend an aligned crop back into the photo under a soft crop-space mask; returns a new photo.
 
-    ``photo`` ``H x W x 3`` (uint8, or float32 0..255); ``crop`` ``S x S x 3`` on the same scale;
-    ``forward`` 3x3 photo -> crop; ``mask_crop`` ``S x S`` float in [0, 1] (e.g.
-    :func:`editor.masks.face_mask`). Result = photo·(1 − m) + warped crop·m, with the same dtype
+    ``photo`` ``H x W x 3`` (uint8, or float32 0..255); ``mask_crop`` ``S x S`` float in [0, 1]
+    (e.g. :func:`editor.masks.face_mask`) and ``forward`` its 3x3 photo -> crop matrix; ``crop``
+    on the photo's scale, ``S x S x 3`` or any other square size ``R x R x 3`` of the same view (a
+    generator's resolution: the matrix and the mask are rescaled to it). Result = photo·(1 − m) + warped crop·m, with the same dtype
     as ``photo``; only the crop's footprint is computed and pixels where m = 0 keep the photo's
     exact values. A crop with 2+ pixels per photo pixel is first reduced by a Gaussian pyramid
     (no aliasing); ``colour``, when given, is applied to the (reduced) crop before warping.
     ``inplace`` writes into ``photo`` itself and returns it.
     """
     size = crop.shape[0]
-    if crop.shape[:2] != (size, size) or mask_crop.shape[:2] != (size, size):
-        raise ValueError(f"crop {crop.shape} and mask {mask_crop.shape} must both be S x S")
+    if crop.shape[0] != crop.shape[1] or mask_crop.shape[0] != mask_crop.shape[1]:
+        raise ValueError(f"crop {crop.shape} and mask {mask_crop.shape} must both be square")
+    if mask_crop.shape[0] != size:
+        forward = rescale_forward(forward, mask_crop.shape[0], size)
+        mask_crop = cv2.resize(mask_crop.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
     out = photo if inplace else photo.copy()
     crop, mask_crop, forward = _prefilter_for_downscale(_as_float(crop), mask_crop.astype(np.float32), forward)
     if colour is not None:
@@ -246,8 +251,8 @@ def prepare_face_layer(photo: np.ndarray, forward, landmarks68, size: int, recon
                        falloff: float = 0.8, **mask_options) -> FaceLayer:
     """Build a face's :class:`FaceLayer` from the photo, its alignment and its 68 landmarks (photo pixels).
 
-    ``reconstruction``: the generator's rendering of the face's unedited latent (``S x S x 3``),
-    used to fit the colour transfer against the photo's own aligned crop. ``falloff`` is the
+    ``reconstruction``: the generator's rendering of the face's unedited latent (square, any
+    size), used to fit the colour transfer against the photo's own aligned crop. ``falloff`` is the
     deformation's reach outside the face in face widths (jaw-to-jaw distance).
     ``mask_options`` go to :func:`editor.masks.face_mask`.
     """
@@ -259,8 +264,11 @@ def prepare_face_layer(photo: np.ndarray, forward, landmarks68, size: int, recon
     weights = falloff_weights(region, falloff * width)
     colour = None
     if reconstruction is not None:
-        own = cv2.warpAffine(photo, forward[:2], (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        colour = fit_colour_transfer(reconstruction, own, mask_crop)
+        res = int(reconstruction.shape[0])  # the generator's resolution may differ from the crop's
+        own = cv2.warpAffine(photo, rescale_forward(forward, size, res)[:2], (res, res), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REFLECT)
+        mask_res = mask_crop if res == size else cv2.resize(mask_crop, (res, res), interpolation=cv2.INTER_AREA)
+        colour = fit_colour_transfer(reconstruction, own, mask_res)
     center = tuple(float(v) for v in landmarks[list(range(17, 68))].mean(axis=0))
     return FaceLayer(forward=forward, mask_crop=mask_crop, weights=weights, colour=colour,
                      center=center, width=width, support=deformation_support(weights))

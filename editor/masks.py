@@ -78,6 +78,17 @@ def face_mask(landmarks_crop, size: int, *, forehead: float = 0.5, erode: float 
     return np.clip(soft, 0.0, 1.0)
 
 
+def rescale_forward(forward, from_size: int, to_size: int) -> np.ndarray:
+    """The photo -> crop matrix for the same crop resampled from ``from_size`` to ``to_size`` pixels.
+
+    Pixel edges scale with the size (pixel centre u maps to ``s·u + (s − 1) / 2``, s = to / from),
+    the convention of ``cv2.resize``.
+    """
+    s = float(to_size) / float(from_size)
+    rescale = np.array([[s, 0.0, (s - 1.0) / 2.0], [0.0, s, (s - 1.0) / 2.0], [0.0, 0.0, 1.0]])
+    return rescale @ np.asarray(forward, dtype=np.float64)
+
+
 def crop_roi(forward, size: int, photo_hw, margin: int = 2) -> tuple[int, int, int, int]:
     """Bounding box ``(x0, y0, x1, y1)`` (x1/y1 exclusive, clipped) of the photo pixels a crop covers.
 

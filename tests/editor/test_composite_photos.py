@@ -111,3 +111,35 @@ def test_moving_faces_leave_far_pixels_exact_and_video_keeps_them(group, tmp_pat
     back = read_video(path)[:, :375]
     codec_err = np.abs(back.astype(int) - photo.astype(int)[None])[:, far]
     assert codec_err.mean() < 3.0  # yuv420p + CRF 16 on JPEG texture: measured about 2.2
+
+
+def test_paste_back_with_the_project_aligner(shared):
+    from inversion.alignment import align_face
+    from inversion.alignment import paste_face as aligner_paste
+
+    from editor.composite import paste_face
+
+    name = "2008_002079.jpg"
+    photo = read_photo(shared("data", "photos", name))
+    landmarks = photo_landmarks(shared("data", "photos", "training_with_face_landmarks.xml"), name)
+    layers, renders = [], []
+    for lm in landmarks:
+        aligned = align_face(photo, lm, size=SIZE, variant="ffhq")
+        # A generator of lower resolution than the crop: its rendering is a 64 px view of the same crop.
+        render = cv2.resize(aligned.image, (64, 64), interpolation=cv2.INTER_AREA)
+        layers.append(prepare_face_layer(photo, aligned.forward, lm, SIZE, reconstruction=render))
+        renders.append(render)
+        # Same geometry as the aligner's own paste, with an equal mask (small faces: both nearly exact).
+        ours = paste_face(photo, aligned.image, aligned.forward, layers[-1].mask_crop)
+        theirs = aligner_paste(photo, aligned.image, aligned, layers[-1].mask_crop)
+        assert np.abs(ours.astype(int) - theirs.astype(int)).mean() < 0.1
+    frame = compose_frame(photo, layers, renders)
+    touched = touched_region(photo.shape, layers)
+    np.testing.assert_array_equal(frame[~touched], photo[~touched])
+    err = np.abs(frame.astype(int) - photo.astype(int))[touched]
+    assert err.mean() < 3.0
+    # Each face's centre lands on itself: the eyes of the pasted 64 px render are where the photo's are.
+    for layer, lm in zip(layers, landmarks):
+        x, y = np.round(lm[36:48].mean(0)).astype(int)
+        patch = (slice(y - 2, y + 3), slice(x - 2, x + 3))
+        assert np.abs(frame[patch].astype(int) - photo[patch].astype(int)).mean() < 12
