@@ -89,11 +89,14 @@ def build_key(kind: str, source_dir: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _why_not_buildable(kind: str) -> Optional[str]:
+def why_not_buildable(kind: str) -> Optional[str]:
+    """Why ``kind`` cannot even be attempted here (no ninja, compiler, CUDA), else ``None``."""
     from torch.utils import cpp_extension
 
     if shutil.which("ninja") is None and not cpp_extension.is_ninja_available():
         return "ninja is not installed (pip install ninja)"
+    if shutil.which(os.environ.get("CXX", "c++")) is None:
+        return "no C++ compiler found (install g++ or set CXX)"
     if kind == "cuda":
         if torch.version.cuda is None:
             return f"this torch ({torch.__version__}) is built without CUDA"
@@ -176,7 +179,7 @@ class OpsBuilder:
         return self.root() / f"{kind}-{build_key(kind, self.source_dir)}"
 
     def _build_or_load(self, kind: str):
-        reason = _why_not_buildable(kind)
+        reason = why_not_buildable(kind)
         if reason is not None:
             raise OpsBuildError(reason)
         key = build_key(kind, self.source_dir)

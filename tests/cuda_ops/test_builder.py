@@ -10,10 +10,13 @@ import pytest
 import torch
 
 from cuda_ops import OpsUnavailableError, bias_act, upfirdn2d
-from cuda_ops.builder import MARKER, SOURCE_DIR, OpsBuilder, build_key, default_builder
+from cuda_ops.builder import MARKER, SOURCE_DIR, OpsBuilder, build_key, default_builder, why_not_buildable
 from cuda_ops.dispatch import resolve_impl
 
+needs_cpp = pytest.mark.skipif(why_not_buildable("cpp") is not None, reason=f"no C++ toolchain: {why_not_buildable('cpp')}")
 
+
+@needs_cpp
 def test_second_builder_loads_from_cache_without_building():
     first = default_builder()
     first.require("cpp")  # builds once per cache (a minute or two), else loads
@@ -39,6 +42,7 @@ def test_build_key_follows_sources(tmp_path):
     assert build_key("cpp", src) != key
 
 
+@needs_cpp
 def test_failed_build_warns_once_and_is_not_retried(tmp_path):
     src = tmp_path / "src"
     shutil.copytree(SOURCE_DIR, src)
@@ -56,6 +60,7 @@ def test_failed_build_warns_once_and_is_not_retried(tmp_path):
     assert not any(p.name.startswith("cpp-") for p in (tmp_path / "cache").iterdir())
 
 
+@needs_cpp
 def test_facelatent_ops_forces_the_implementation(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.setenv("FACELATENT_OPS", "ref")

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
+from cuda_ops.builder import why_not_buildable
 from editor.cli.app import app
 
+needs_cpp = pytest.mark.skipif(why_not_buildable("cpp") is not None, reason=f"no C++ toolchain: {why_not_buildable('cpp')}")
 
+
+@needs_cpp
 def test_ops_check_reports_kernels_and_errors():
     result = CliRunner().invoke(app, ["ops", "check", "--json"])
     assert result.exit_code == 0, result.output
@@ -21,6 +26,7 @@ def test_ops_check_reports_kernels_and_errors():
     assert text.exit_code == 0 and "cpp   kernels: available" in text.stdout
 
 
+@needs_cpp
 def test_ops_bench_times_each_implementation():
     result = CliRunner().invoke(app, ["ops", "bench", "--batch", "1", "--channels", "4", "--res", "8",
                                       "--repeats", "1", "--backward", "--json"])

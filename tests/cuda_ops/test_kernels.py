@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from cuda_ops import ACTIVATIONS, bias_act, setup_filter, upfirdn2d
+from cuda_ops.builder import why_not_buildable
 from cuda_ops.upfirdn2d_compiled import upfirdn2d_compiled
 
 
@@ -19,6 +20,8 @@ def kernel_device(kind: str) -> torch.device:
     """The device a kernel kind runs on; skips the test where it cannot run here."""
     if kind == "cuda" and not torch.cuda.is_available():
         pytest.skip("no CUDA GPU here: the CUDA kernels are compared with the reference on a GPU machine only")
+    if why_not_buildable(kind):
+        pytest.skip(f"the {kind} kernels cannot be built here: {why_not_buildable(kind)}")
     return torch.device(kind if kind == "cuda" else "cpu")
 
 
@@ -104,6 +107,7 @@ def test_upfirdn2d_matches_reference(kind, case, dtype):
 @pytest.mark.parametrize("case", UPFIRDN_CASES[:6], ids=lambda c: f"{c[0]}-up{c[1]}-down{c[2]}-{c[6]}")
 def test_upfirdn2d_cuda_pixel_code_on_cpu(case):
     """The per-pixel code the CUDA kernel runs, executed by the C++ module, against the reference."""
+    kernel_device("cpp")
     shape, up, down, pad, flip, gain, fname = case
     gen = torch.Generator().manual_seed(5)
     f = _filter(fname, gen)
@@ -157,6 +161,7 @@ def test_bias_act_alpha_gain_float16_cuda(act):
 
 def test_cpp_kernels_pass_gradcheck():
     """The compiled autograd Functions' own derivatives are consistent with finite differences."""
+    kernel_device("cpp")
     gen = torch.Generator().manual_seed(9)
     x = torch.randn(1, 2, 5, 4, generator=gen, dtype=torch.float64, requires_grad=True)
     b = torch.randn(2, generator=gen, dtype=torch.float64, requires_grad=True)
@@ -169,6 +174,7 @@ def test_cpp_kernels_pass_gradcheck():
 
 
 def test_mixed_precision_bias_promotes_like_the_reference():
+    kernel_device("cpp")
     gen = torch.Generator().manual_seed(4)
     x = torch.randn(2, 3, 4, generator=gen)
     b = torch.randn(3, generator=gen, dtype=torch.float64)
