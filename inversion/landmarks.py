@@ -13,11 +13,13 @@ labels are dlib's own landmarks in dlib's HOG boxes):
 ==========================================================  =========
 box given to the 68-point model                              error
 ==========================================================  =========
-the MTCNN box as is                                          13.6 %
-``mtcnn_to_hog_box``: linear map fitted on faces128           11.3 %
-the map, then one refit from the first landmarks              6.5 %
+the MTCNN box as is                                          14.1 %
+``mtcnn_to_hog_box``: linear map fitted on faces128           11.1 %
+the map, then one refit from the first landmarks              6.4 %
 ``refine_with_hog``: HOG re-detection near the MTCNN box      2.8 %
 ==========================================================  =========
+
+(``python scripts/bench_detect.py``; docs/BENCHMARKS.md.)
 
 So :func:`landmark_box` re-detects each MTCNN face with the HOG detector on a small window around
 it (upsampled for small faces) and uses that box; where HOG does not find it (profile, occlusion),
