@@ -29,6 +29,8 @@ DEFAULT_DURATION = 4.0
 DEFAULT_FPS = 60.0
 DEFAULT_INTENSITY = 0.7
 DURATION_RANGE = (2.0, 10.0)
+#: The onset delay's range, as fractions of the clip's duration.
+ONSET_RANGE = (0.04, 0.22)
 FPS_RANGE = (1.0, 240.0)
 
 
@@ -58,6 +60,11 @@ def frame_times(duration: float, fps: float) -> np.ndarray:
 def face_seeds(run_seed: int, num_faces: int) -> list[np.random.SeedSequence]:
     """One independent child seed per face, spawned from the run's seed (numpy SeedSequence)."""
     return np.random.SeedSequence(int(run_seed)).spawn(int(num_faces))
+
+
+def fresh_seed() -> int:
+    """A new run seed from the operating system's entropy (print it, so the run can be repeated)."""
+    return int(np.random.SeedSequence().entropy % (2 ** 31))
 
 
 def as_rng(seed) -> np.random.Generator:
@@ -123,8 +130,8 @@ class FaceMotion:
         return float(self.times[int(np.argmax(self.strength >= 0.5 * peak))])
 
 
-def _strength_keyframes(rng: np.random.Generator, duration: float, intensity: float):
-    onset = duration * rng.uniform(0.04, 0.22)
+def _strength_keyframes(rng: np.random.Generator, duration: float, intensity: float, onset_range):
+    onset = duration * rng.uniform(*onset_range)
     rise = duration * rng.uniform(0.22, 0.42) / rng.uniform(0.85, 1.2)
     rise = min(rise, 0.85 * duration - onset)
     amplitude = intensity * rng.uniform(0.85, 1.1)
@@ -168,17 +175,19 @@ def plan_face_motion(
     head_rotation_deg: float = 1.5,
     head_translation: float = 0.015,
     head_scale: float = 0.01,
+    onset_range: tuple[float, float] = ONSET_RANGE,
 ) -> FaceMotion:
     """Draw one face's motion plan (see the module docstring) from ``seed``.
 
     ``seed``: int, SeedSequence or numpy Generator (e.g. one of :func:`face_seeds`).
     ``intensity`` in [0, 1] scales the apex strength. Head motion magnitudes are standard
     deviations: rotation in degrees, translation in face widths, scale as a relative change;
-    ``blink_rate_hz = 0`` or magnitudes 0 switch those parts off.
+    ``blink_rate_hz = 0`` or magnitudes 0 switch those parts off. ``onset_range`` bounds the
+    onset delay as fractions of the duration (:func:`plan_faces` gives each face its own slice).
     """
     rng = as_rng(seed)
     times = frame_times(duration, fps)
-    t_key, v_key, onset, rise, amplitude = _strength_keyframes(rng, float(duration), float(intensity))
+    t_key, v_key, onset, rise, amplitude = _strength_keyframes(rng, float(duration), float(intensity), onset_range)
     strength = PchipInterpolator(t_key, v_key)(times)
     strength = np.clip(strength, 0.0, None)
     blink = _blink_curve(rng, times, blink_rate_hz)
@@ -187,6 +196,34 @@ def plan_face_motion(
     head *= ease_in(times, 0.5)[:, None]
     return FaceMotion(times=times, strength=strength, blink=blink, head=head,
                       onset=float(onset), rise=float(rise), amplitude=float(amplitude))
+
+
+def plan_faces(run_seed: int, num_faces: int, duration: float = DEFAULT_DURATION, fps: float = DEFAULT_FPS,
+               intensity: float = DEFAULT_INTENSITY, min_gap: float = 0.05,
+               **options) -> list[tuple[FaceMotion, np.random.SeedSequence]]:
+    """Every face's motion plan and a seed for its latent noise (:func:`latent_noise`), from one run seed.
+
+    Each face gets its own child seed (:func:`face_seeds`), spawned again into a motion seed and
+    a noise seed. The onset range is cut into ``num_faces`` slices dealt to the faces in an order
+    drawn from the run seed, and a face whose half-strength time falls within ``min_gap`` seconds
+    of an earlier face's is redrawn (from further deterministic child seeds, up to 16 times), so
+    faces never move in step. ``options`` go to :func:`plan_face_motion`.
+    """
+    lo, hi = options.pop("onset_range", ONSET_RANGE)
+    *children, order_seed = np.random.SeedSequence(int(run_seed)).spawn(num_faces + 1)
+    order = np.random.default_rng(order_seed).permutation(num_faces)
+    step = (hi - lo) / max(num_faces, 1)
+    plans: list[tuple[FaceMotion, np.random.SeedSequence]] = []
+    for child, k in zip(children, order):
+        window = (lo + k * step, lo + (k + 1) * step)
+        for attempt in range(16):
+            motion_seed, noise_seed = child.spawn(2)
+            motion = plan_face_motion(motion_seed, duration, fps, intensity, onset_range=window, **options)
+            half = motion.half_strength_time()
+            if all(not abs(half - other.half_strength_time()) < min_gap for other, _ in plans):
+                break
+        plans.append((motion, noise_seed))
+    return plans
 
 
 def head_transforms(head: np.ndarray, center, face_width: float) -> np.ndarray:

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from editor.trajectory import (
-    blend_directions, face_seeds, frame_times, head_transforms, latent_noise, latent_path,
-    plan_face_motion, project_onto_subspace, smooth_noise, validate_timing,
+    blend_directions, face_seeds, frame_times, fresh_seed, head_transforms, latent_noise, latent_path,
+    plan_face_motion, plan_faces, project_onto_subspace, smooth_noise, validate_timing,
 )
 from inversion.errors import FaceLatentError
 
@@ -170,3 +170,24 @@ def test_latent_path_w_and_wplus():
     torch.testing.assert_close(delta[2, :, 5], torch.full((4,), 0.2))
     torch.testing.assert_close(delta[1, :, 7], torch.tensor([1.0, 1.0, 0, 0]))
     assert delta[0].abs().max() == 0
+
+
+def test_plan_faces_reproducible_and_never_in_step():
+    a = plan_faces(1, 3, 2.0, 60, 0.7)
+    b = plan_faces(1, 3, 2.0, 60, 0.7)
+    assert len(a) == 3
+    for (ma, na), (mb, nb) in zip(a, b):
+        np.testing.assert_array_equal(ma.strength, mb.strength)
+        np.testing.assert_array_equal(ma.head, mb.head)
+        t = ma.times
+        np.testing.assert_array_equal(latent_noise(na, t, np.eye(4), 1.0), latent_noise(nb, t, np.eye(4), 1.0))
+    noises = [latent_noise(n, a[0][0].times, np.eye(4), 1.0) for _, n in a]
+    assert not np.allclose(noises[0], noises[1])
+    other = plan_faces(2, 3, 2.0, 60, 0.7)
+    assert not np.allclose(a[0][0].strength, other[0][0].strength)
+    for seed in range(40):
+        halves = sorted(m.half_strength_time() for m, _ in plan_faces(seed, 4, 2.0, 60, 0.7))
+        assert np.diff(halves).min() >= 0.05, (seed, halves)
+    assert plan_faces(0, 0) == []
+    s = fresh_seed()
+    assert isinstance(s, int) and 0 <= s < 2 ** 31
