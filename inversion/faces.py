@@ -10,7 +10,10 @@ always predicted on the full-resolution photo. Faces whose box is smaller than `
 
 Boxes: ``Face.box`` is the detector's box ``(x0, y0, x1, y1)``: for MTCNN exactly what the cascade
 regresses (facenet-pytorch's convention), for HOG the rectangle's pixel edges. ``Face.landmark_box``
-is the (HOG-style) box the 68-point model was run on; see :mod:`inversion.landmarks`.
+is the (HOG-style) box the 68-point model was run on; see :mod:`inversion.landmarks`. MTCNN faces
+whose eyes are tilted more than ``UPRIGHT_ABOVE_DEGREES`` (25) get their landmarks in a window of
+the detection image rotated upright (:func:`inversion.landmarks.upright_landmarks`, up to the
+~60 degrees MTCNN still finds); their ``landmark_box`` is None.
 """
 
 from __future__ import annotations
@@ -102,10 +105,15 @@ def _mtcnn_faces(photo, small, scale, device) -> list[Face]:
     found = detect_mtcnn(load_mtcnn(device), small, 20, DEFAULT_THRESHOLDS, DEFAULT_FACTOR)[0]
     faces = []
     for box, score, points in zip(found.boxes, found.scores, found.keypoints):
-        edges = _edges_to_photo(lm.landmark_box(small, box), scale)
-        marks = lm.predict_landmarks(photo, edges)
+        if abs(lm.eye_angle(points)) > lm.UPRIGHT_ABOVE_DEGREES:
+            # tilted: landmarks found in an upright window of the detection image
+            marks = _to_photo(lm.upright_landmarks(small, box, points), scale)
+            edges = None
+        else:
+            edges = _edges_to_photo(lm.landmark_box(small, box), scale)
+            marks = lm.predict_landmarks(photo, edges)
         faces.append(Face(tuple(_edges_to_photo(box, scale)), float(score), _to_photo(points, scale),
-                          marks, "mtcnn", tuple(edges)))
+                          marks, "mtcnn", None if edges is None else tuple(edges)))
     return faces
 
 

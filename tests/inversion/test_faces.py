@@ -108,6 +108,21 @@ def test_small_faces_are_skipped_not_dropped(labelled):
     assert all(f.size >= 45 for f in result.faces)
 
 
+def test_tilted_face_gets_landmarks_in_an_upright_window(shared):
+    import cv2
+
+    photo = read_photo(shared("data", "photos", "astronaut.png"))
+    upright = detect_faces(photo)[0]
+    turn = cv2.getRotationMatrix2D((256, 256), 50, 1.0)  # 50 degrees: dlib alone fails here
+    tilted = cv2.warpAffine(photo, turn, (512, 512), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    faces = detect_faces(tilted)
+    assert len(faces) == 1 and faces[0].landmark_box is None  # the upright path was taken
+    expected = upright.landmarks68 @ turn[:, :2].T + turn[:, 2]
+    inter_ocular = np.linalg.norm(expected[36] - expected[45])
+    error = np.linalg.norm(faces[0].landmarks68 - expected, axis=1).mean()
+    assert error < 0.04 * inter_ocular, error  # measured 0.8 px of 60
+
+
 def test_no_faces_and_bad_input():
     assert detect_faces(np.full((200, 300, 3), 200, np.uint8)) == []
     with pytest.raises(FaceLatentError):
