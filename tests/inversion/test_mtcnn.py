@@ -77,3 +77,28 @@ def test_nms_union_and_min():
     assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).tolist() == []
     with pytest.raises(ValueError):
         nms(boxes, scores, 0.5, "other")
+
+
+def test_weights_that_do_not_fit_are_a_checkpoint_error(tmp_path, monkeypatch):
+    import inversion.assets
+    from inversion.errors import CheckpointError
+
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"conv1.weight": torch.zeros(1)}, wrong)
+    monkeypatch.setattr(inversion.assets, "resolve_asset", lambda name: wrong)
+    load_mtcnn.cache_clear()
+    try:
+        with pytest.raises(CheckpointError, match="PNET"):
+            load_mtcnn("cpu")
+    finally:
+        load_mtcnn.cache_clear()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_finds_the_same_faces_as_cpu(shared, nets):
+    photo = read_photo(shared("data", "photos", "2007_007763.jpg"))
+    cpu = detect_mtcnn(nets, photo)[0]
+    gpu = detect_mtcnn(load_mtcnn("cuda"), photo)[0]
+    assert len(gpu.boxes) == len(cpu.boxes) == 7
+    np.testing.assert_allclose(gpu.boxes, cpu.boxes, atol=1.0)
+    np.testing.assert_allclose(gpu.scores, cpu.scores, atol=1e-3)
