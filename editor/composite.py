@@ -40,6 +40,15 @@ def tensor_to_image(tensor: torch.Tensor) -> np.ndarray:
     return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else np.ascontiguousarray(img)
 
 
+def tensors_to_images(batch: torch.Tensor) -> np.ndarray:
+    """A float ``[N, 3, H, W]`` batch in [-1, 1] (e.g. a batch of rendered frames) -> uint8 ``[N, H, W, 3]``."""
+    if batch.dim() != 4 or batch.shape[1] not in (1, 3):
+        raise ValueError(f"expected [N, 3, H, W], got {tuple(batch.shape)}")
+    img = ((batch.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    img = img.permute(0, 2, 3, 1).numpy()
+    return np.repeat(img, 3, axis=3) if img.shape[3] == 1 else np.ascontiguousarray(img)
+
+
 def _as_float(image: np.ndarray) -> np.ndarray:
     return np.asarray(image, dtype=np.float32)
 

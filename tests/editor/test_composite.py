@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from editor.composite import fill_region, fit_colour_transfer, paste_face, tensor_to_image, uncovered_region
+from editor.composite import (
+    fill_region, fit_colour_transfer, paste_face, tensor_to_image, tensors_to_images, uncovered_region,
+)
 from editor.masks import crop_roi, face_mask, face_outline, face_support, transform_points, warp_mask_to_photo
 
 SIZE = 96
@@ -195,3 +197,8 @@ def test_tensor_to_image():
     np.testing.assert_array_equal(img[0, 0], [0, 128, 255])
     with pytest.raises(ValueError):
         tensor_to_image(torch.zeros(2, 3, 4, 4))
+    batch = torch.stack([t, -t])
+    images = tensors_to_images(batch)
+    assert images.shape == (2, 2, 4, 3)
+    np.testing.assert_array_equal(images[0], img)
+    np.testing.assert_array_equal(images[1, 0, 0], [255, 128, 0])

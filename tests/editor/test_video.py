@@ -123,3 +123,14 @@ def test_reader_errors_are_one_line(tmp_path):
     with pytest.raises(ImageReadError) as info:
         list(iter_video_frames(tmp_path / "junk.mp4"))
     assert "\n" not in str(info.value)
+
+
+def test_same_frames_give_identical_videos(tmp_path):
+    frames = _frames(8, 32, 48)
+    a = read_video(write_video(tmp_path / "a.mp4", frames, fps=60))
+    b = read_video(write_video(tmp_path / "b.mp4", frames, fps=60))
+    np.testing.assert_array_equal(a, b)
+    frames[4] = frames[4].copy()
+    frames[4][8:16, 8:16] = 255 - frames[4][8:16, 8:16]
+    c = read_video(write_video(tmp_path / "c.mp4", frames, fps=60))
+    assert np.abs(c[4].astype(int) - a[4].astype(int)).max() > 50
