@@ -39,6 +39,7 @@ from cuda_ops.dispatch import OpsUnavailableError
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
 KINDS = ("cpp", "cuda")
 CPP_CFLAGS = ["-O3", "-fopenmp-simd", "-march=native"]
+CUDA_HOST_CFLAGS = ["-O3"]
 CUDA_CFLAGS = ["-O3", "--use_fast_math"]
 MARKER = "BUILD_OK"
 
@@ -82,7 +83,7 @@ def build_key(kind: str, source_dir: Path) -> str:
     headers = sorted(p for p in source_dir.iterdir() if p.suffix == ".h")
     for path in headers + _sources(kind, source_dir):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    flags = CPP_CFLAGS if kind == "cpp" else CPP_CFLAGS + CUDA_CFLAGS
+    flags = CPP_CFLAGS if kind == "cpp" else CUDA_HOST_CFLAGS + CUDA_CFLAGS
     toolchain = [kind, torch.__version__, str(torch.version.cuda), sys.version, _compiler_version(),
                  " ".join(flags), _cpu_identity()]
     h.update("\n".join(toolchain).encode())
@@ -134,6 +135,7 @@ class OpsBuilder:
     build_attempts: dict = field(default_factory=dict)
     built: dict = field(default_factory=dict)       # kind -> True if this process compiled it
     seconds: dict = field(default_factory=dict)     # kind -> seconds spent building or loading
+    _keys: dict = field(default_factory=dict)
     _warned: set = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -175,16 +177,22 @@ class OpsBuilder:
         how = "built" if self.built.get(kind) else "loaded from cache"
         return True, f"{how} in {self.seconds.get(kind, 0.0):.1f} s ({self.final_dir(kind)})"
 
+    def key(self, kind: str) -> str:
+        """:func:`build_key` of ``kind`` for this builder's sources (computed once)."""
+        if kind not in self._keys:
+            self._keys[kind] = build_key(kind, self.source_dir)
+        return self._keys[kind]
+
     def final_dir(self, kind: str) -> Path:
-        return self.root() / f"{kind}-{build_key(kind, self.source_dir)}"
+        """Where the finished build of ``kind`` lives in the cache."""
+        return self.root() / f"{kind}-{self.key(kind)}"
 
     def _build_or_load(self, kind: str):
         reason = why_not_buildable(kind)
         if reason is not None:
             raise OpsBuildError(reason)
-        key = build_key(kind, self.source_dir)
-        name = f"facelatent_ops_{kind}_{key}"
-        final = self.root() / f"{kind}-{key}"
+        name = f"facelatent_ops_{kind}_{self.key(kind)}"
+        final = self.final_dir(kind)
         library = final / f"{name}.so"
         if (final / MARKER).exists() and library.exists():
             self.built[kind] = False
@@ -221,7 +229,7 @@ class OpsBuilder:
             try:
                 module = cpp_extension.load(
                     name=name, sources=sources, build_directory=str(tmp), verbose=self.verbose,
-                    extra_cflags=CPP_CFLAGS if not cuda else ["-O3"],
+                    extra_cflags=CUDA_HOST_CFLAGS if cuda else CPP_CFLAGS,
                     extra_cuda_cflags=CUDA_CFLAGS if cuda else None, is_python_module=True,
                     with_cuda=cuda)
             except (RuntimeError, OSError, subprocess.SubprocessError) as err:

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bias_act_math.h"
+#include "host_checks.h"
 #include "upfirdn2d_math.h"
 
 using namespace facelatent;
@@ -94,32 +95,15 @@ void bias_act_dispatch(const BiasActArgs<T>& p, int act, int grad)
     }
 }
 
-void check_like(const torch::Tensor& t, const torch::Tensor& x, const char* name)
-{
-    if (t.numel() == 0) return;
-    TORCH_CHECK(t.device() == x.device() && t.dtype() == x.dtype(), name, " must match x in device and dtype");
-    TORCH_CHECK(t.sizes() == x.sizes() && t.is_contiguous(), name, " must be contiguous and shaped like x");
-}
-
 // y = bias_act(x, b) (grad = 0) or one of its derivatives (grad = 1, 2); empty tensors stand for "absent".
 torch::Tensor bias_act_cpu(torch::Tensor x, torch::Tensor b, torch::Tensor xref, torch::Tensor yref,
                            torch::Tensor dy, int64_t grad, int64_t dim, int64_t act, double alpha,
                            double gain, double clamp)
 {
-    TORCH_CHECK(x.device().is_cpu() && x.is_contiguous(), "bias_act: x must be a contiguous CPU tensor");
+    TORCH_CHECK(x.device().is_cpu(), "bias_act: x must be a CPU tensor");
     TORCH_CHECK(x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble,
                 "bias_act: the CPU kernel supports float32 and float64");
-    TORCH_CHECK(grad >= 0 && grad <= 2, "bias_act: grad must be 0, 1 or 2");
-    check_like(xref, x, "xref");
-    check_like(yref, x, "yref");
-    check_like(dy, x, "dy");
-    int64_t step_b = 1;
-    if (b.numel() > 0) {
-        TORCH_CHECK(dim >= 0 && dim < x.dim(), "bias_act: dim out of range");
-        TORCH_CHECK(b.dim() == 1 && b.size(0) == x.size(dim) && b.is_contiguous() && b.dtype() == x.dtype(),
-                    "bias_act: b must be contiguous, 1-D, of x's dtype, with x.shape[dim] entries");
-        for (int64_t i = dim + 1; i < x.dim(); i++) step_b *= x.size(i);
-    }
+    const int64_t step_b = bias_act_step(x, b, xref, yref, dy, grad, dim);
     torch::Tensor y = torch::empty_like(x);
     if (x.numel() == 0) return y;
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bias_act_cpu", [&] {
@@ -226,18 +210,11 @@ torch::Tensor upfirdn2d_cpu(torch::Tensor x, torch::Tensor w, int64_t upx, int64
                             int64_t downy, int64_t padx0, int64_t padx1, int64_t pady0, int64_t pady1,
                             bool pixel_mode)
 {
-    TORCH_CHECK(x.device().is_cpu() && x.dim() == 4 && x.is_contiguous(), "upfirdn2d: x must be a contiguous 4-D CPU tensor");
+    TORCH_CHECK(x.device().is_cpu(), "upfirdn2d: x must be a CPU tensor");
     TORCH_CHECK(x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble,
                 "upfirdn2d: the CPU kernel supports float32 and float64");
-    TORCH_CHECK(w.dim() == 2 && w.is_contiguous() && w.dtype() == x.dtype(), "upfirdn2d: w must be contiguous [fh, fw] of x's dtype");
-    TORCH_CHECK(upx >= 1 && upy >= 1 && downx >= 1 && downy >= 1, "upfirdn2d: up/down must be >= 1");
-    Upfirdn2dShape s;
-    s.in_h = x.size(2); s.in_w = x.size(3); s.fh = w.size(0); s.fw = w.size(1);
-    s.upx = upx; s.upy = upy; s.downx = downx; s.downy = downy; s.padx0 = padx0; s.pady0 = pady0;
-    const int64_t padded_w = s.in_w * upx + padx0 + padx1, padded_h = s.in_h * upy + pady0 + pady1;
-    TORCH_CHECK(padded_w >= s.fw && padded_h >= s.fh, "upfirdn2d: the padded image is smaller than the filter");
-    s.out_w = (padded_w - s.fw) / downx + 1;
-    s.out_h = (padded_h - s.fh) / downy + 1;
+    TORCH_CHECK(w.dtype() == x.dtype(), "upfirdn2d: w must have x's dtype");
+    const Upfirdn2dShape s = upfirdn2d_shape(x, w, upx, upy, downx, downy, padx0, padx1, pady0, pady1);
     torch::Tensor y = torch::empty({x.size(0), x.size(1), s.out_h, s.out_w}, x.options());
     const int64_t planes = x.size(0) * x.size(1);
     if (y.numel() == 0) return y;
