@@ -67,9 +67,9 @@ def paste_face(photo: np.ndarray, crop: np.ndarray, forward, mask_crop: np.ndarr
     ``photo`` ``H x W x 3`` (uint8, or float32 0..255); ``mask_crop`` ``S x S`` float in [0, 1]
     (e.g. :func:`editor.masks.face_mask`) and ``forward`` its 3x3 photo -> crop matrix; ``crop``
     on the photo's scale, ``S x S x 3`` or any other square size ``R x R x 3`` of the same view (a
-    generator's resolution: the matrix and the mask are rescaled to it). Result = photo·(1 − m) + warped crop·m, with the same dtype
-    as ``photo``; only the crop's footprint is computed and pixels where m = 0 keep the photo's
-    exact values. A crop with 2+ pixels per photo pixel is first reduced by a Gaussian pyramid
+    generator's resolution: the matrix and the mask are rescaled to it). Result =
+    photo·(1 − m) + warped crop·m, with the same dtype as ``photo``; only the crop's footprint is
+    computed and pixels where m = 0 keep the photo's exact values. A crop with 2+ pixels per photo pixel is first reduced by a Gaussian pyramid
     (no aliasing); ``colour``, when given, is applied to the (reduced) crop before warping.
     ``inplace`` writes into ``photo`` itself and returns it.
     """
@@ -78,7 +78,8 @@ def paste_face(photo: np.ndarray, crop: np.ndarray, forward, mask_crop: np.ndarr
         raise ValueError(f"crop {crop.shape} and mask {mask_crop.shape} must both be square")
     if mask_crop.shape[0] != size:
         forward = rescale_forward(forward, mask_crop.shape[0], size)
-        mask_crop = cv2.resize(mask_crop.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+        shrink = cv2.INTER_AREA if size < mask_crop.shape[0] else cv2.INTER_LINEAR
+        mask_crop = cv2.resize(mask_crop.astype(np.float32), (size, size), interpolation=shrink)
     out = photo if inplace else photo.copy()
     crop, mask_crop, forward = _prefilter_for_downscale(_as_float(crop), mask_crop.astype(np.float32), forward)
     if colour is not None:
