@@ -146,15 +146,15 @@ def evaluate_directions(
     figures; the result is ``{"faces", "source", "strengths", "relative", "identity_threshold",
     "baseline": {...}, "emotions": {emotion: {"method", "strength", "cells": [{"k", "offset", ...}]}}}``.
     """
+    if directions.num_ws != G.num_ws or directions.w_dim != G.w_dim:
+        raise FaceLatentError(f"the directions are for {directions.num_ws}x{directions.w_dim} latents, "
+                              f"the generator has {G.num_ws}x{G.w_dim}")
     if latents is None:
         ws = sample_latents(G, num_samples, seed, truncation_psi, device=G.mapping.w_avg.device)
         source = f"{num_samples} generator samples (seed {seed}, truncation {truncation_psi:g})"
     else:
         ws = _as_wplus(latents.to(G.mapping.w_avg.device).float(), G.num_ws)
         source = f"{ws.shape[0]} given latents"
-    if directions.num_ws != G.num_ws or directions.w_dim != G.w_dim:
-        raise FaceLatentError(f"the directions are for {directions.num_ws}x{directions.w_dim} latents, "
-                              f"the generator has {G.num_ws}x{G.w_dim}")
     emotions = list(emotions or directions.emotions)
     base_probs, base_desc = judge(G, ws, classify, describe, batch_size)
     result = {"faces": int(ws.shape[0]), "source": source, "strengths": [float(k) for k in strengths],

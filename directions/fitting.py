@@ -408,6 +408,8 @@ def fit_emotion_directions(
     the layers fitted; W: the layers the edit applies to; default all). ``orthogonalize_others``
     removes from each direction its components along the other emotions' raw directions;
     ``nuisance_pcs > 0`` also along the top principal axes of all latents (pose, identity...).
+    The held-out accuracy reported is the raw boundary's (before orthogonalisation); the strength
+    figures are measured along the final direction.
     ``num_ws``: the generator's layer count (needed for W latents [N, D]; W+ latents carry it).
     ``options`` go to :func:`fit_direction` (top_ratio, validation_ratio). Seeded by ``seed``.
     """

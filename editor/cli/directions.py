@@ -177,7 +177,9 @@ def train(
     emotions: EmotionsOption = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for sampling, splits and projection.")] = 0,
     classifier: ClassifierOption = None,
-    top_ratio: Annotated[float, typer.Option("--top-ratio", help="Share of most confident samples per class.")] = 0.5,
+    top_ratio: Annotated[Optional[float], typer.Option(
+        "--top-ratio", help="Share of most confident samples per class (default 0.5 for classifier-labelled "
+        "samples, 1 for human labels).")] = None,
     validation: Annotated[float, typer.Option("--validation", help="Held-out share for the svm accuracy.")] = 0.3,
     orthogonalize: Annotated[bool, typer.Option("--orthogonalize", help="Remove the other emotions' components.")] = False,
     nuisance_pcs: Annotated[int, typer.Option("--nuisance-pcs", min=0, help="Also remove the top K principal axes.")] = 0,
@@ -206,6 +208,8 @@ def train(
                    emotions=names, per_class=per_class, steps=steps, align=align, lpips=lpips, batch_size=batch_size)
     data = _labelled_latents(dataset, samples, latents, G, identity, options)
     info(data.describe())
+    if top_ratio is None:
+        top_ratio = 0.5 if data.probs is not None else 1.0
     if save_latents is not None:
         save_labelled_latents(data, save_latents)
     fits = fit_emotion_directions(
@@ -255,12 +259,46 @@ def show(file: Annotated[Path, typer.Argument(help="Direction file (.pt).")], as
     typer.echo(json.dumps(raw, indent=2))
 
 
+def load_eval_latents(paths: list[Path], identity: str, num_ws: int) -> torch.Tensor:
+    """Latents to edit from files: ``facelatent invert`` latents files (each face's W or W+ latent;
+    PTI tuning is not applied) or labelled-latents files. Refused when made with another generator."""
+    from directions.labelled_latents import load_labelled_latents  # noqa: PLC0415
+
+    rows = []
+    for path in paths:
+        try:
+            kind = torch.load(path, map_location="cpu", weights_only=True).get("format")
+        except Exception:  # noqa: BLE001 - the loaders below give the one-line reason
+            kind = None
+        if kind == "facelatent-latents":
+            from inversion.latents_file import load_latents  # noqa: PLC0415
+
+            rows.append(load_latents(path, identity).latents_wplus())
+            continue
+        data = load_labelled_latents(path)
+        if data.generator and data.generator != identity:
+            raise FaceLatentError(f"{path} was made with generator {data.generator[:12]}, not {identity[:12]}")
+        rows.append(data.latents)
+    if len({tuple(r.shape[1:]) for r in rows}) > 1:  # a mix of W and W+: broadcast W to every layer
+        rows = [r[:, None].repeat(1, num_ws, 1) if r.ndim == 2 else r for r in rows]
+    try:
+        latents = torch.cat(rows)
+    except RuntimeError:
+        raise FaceLatentError("the --latents files hold latents of different shapes") from None
+    if latents.shape[0] == 0:
+        raise FaceLatentError("the --latents files hold no faces")
+    return latents
+
+
 @directions_app.command("eval")
 @handle_user_errors
 def evaluate(
     file: Annotated[Path, typer.Argument(help="Direction file (.pt).")],
     generator: GeneratorOption = None,
     samples: Annotated[int, typer.Option("--samples", min=1, help="Generator samples to edit.")] = 32,
+    latents: Annotated[Optional[list[Path]], typer.Option(
+        "--latents", help="Edit these faces instead of samples: `facelatent invert` latents files or "
+        "labelled-latents files (repeatable).")] = None,
     strengths: Annotated[str, typer.Option("--strengths", help="Multiples of each direction's recommended strength.")] = "0,1,2,3",
     absolute: Annotated[bool, typer.Option("--absolute", help="Strengths are latent units, not multiples.")] = False,
     emotions: EmotionsOption = None,
@@ -271,7 +309,7 @@ def evaluate(
     as_json: JsonOption = False,
     device: DeviceOption = "auto",
 ) -> None:
-    """Edit generator samples along each direction and report classifier success and identity drift."""
+    """Edit generator samples (or given faces) along each direction; report classifier success and identity drift."""
     from directions.direction_file import load_directions  # noqa: PLC0415
     from directions.evaluation import DlibIdentity, evaluate_directions, format_table  # noqa: PLC0415
 
@@ -279,10 +317,12 @@ def evaluate(
     G, gen_identity = _load_generator(generator, device)
     d = load_directions(file, generator_identity=gen_identity)
     names = parse_emotions(emotions) if emotions else list(d.emotions)
+    faces = load_eval_latents(latents, gen_identity, G.num_ws) if latents else None
     clf = _load_classifier(classifier, device)
     describe = DlibIdentity() if identity else None
     with progress_bar("editing and judging") as update:
-        result = evaluate_directions(G, d, clf.predict, describe=describe, num_samples=samples, strengths=levels,
+        result = evaluate_directions(G, d, clf.predict, describe=describe, latents=faces, num_samples=samples,
+                                     strengths=levels,
                                      relative=not absolute, emotions=names, seed=seed, truncation_psi=truncation,
                                      progress=update)
     typer.echo(json.dumps(result, indent=2) if as_json else format_table(result))

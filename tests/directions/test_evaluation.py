@@ -124,3 +124,32 @@ def test_identity_drift_with_dlib_descriptor(shared):
     assert cells[0]["identity_distance"] == 0.0 and cells[0]["same_person_rate"] == 1.0
     assert cells[1]["identity_distance"] > 0.0
     assert result["faces"] == 3 and "seed 4" in result["source"]
+
+
+def test_dlib_identity_separates_people_on_real_photos(shared):
+    """The identity descriptor on labelled real faces: a face with pixel noise stays the same person
+    (distance well under 0.6); different people are on average beyond dlib's threshold."""
+    import cv2
+
+    from inversion.faces import read_imglab_xml
+    from inversion.images import read_photo
+
+    labels = read_imglab_xml(shared("data", "photos", "training_with_face_landmarks.xml"))
+    try:
+        describe = DlibIdentity()
+    except Exception as err:  # noqa: BLE001
+        pytest.skip(f"dlib face-recognition assets unavailable: {err}")
+    crops = []
+    for name in ("2008_001009.jpg", "2008_001322.jpg"):
+        photo = read_photo(shared("data", "photos", name))
+        for face in labels[name]:
+            x0, y0, x1, y1 = face.box.astype(int)
+            crops.append(cv2.resize(photo[y0:y1, x0:x1], (96, 96), interpolation=cv2.INTER_AREA))
+    crops = np.stack(crops)
+    noise = np.random.default_rng(0).integers(-6, 7, crops.shape)
+    noisy = np.clip(crops.astype(int) + noise, 0, 255).astype(np.uint8)
+    desc, desc_noisy = describe(crops), describe(noisy)
+    assert desc.shape == (5, 128)
+    assert np.linalg.norm(desc - desc_noisy, axis=1).max() < 0.25
+    pairwise = np.linalg.norm(desc[:, None] - desc[None], axis=2)[np.triu_indices(5, 1)]
+    assert pairwise.mean() > 0.6

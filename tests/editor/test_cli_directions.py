@@ -117,6 +117,25 @@ def test_train_from_saved_latents_and_mean(setup):
     assert a.get("joy").method == "mean" and a.get("joy").strength > 0
 
 
+def test_eval_on_given_latents(setup):
+    from directions.direction_file import load_directions
+    from directions.labelled_latents import LabelledLatents, save_labelled_latents
+
+    out, saved = setup["tmp"] / "a.pt", setup["tmp"] / "faces.pt"
+    assert run("directions", "train", "--samples", 16, "-g", setup["gen"], "-o", out, "--emotions", "joy",
+               "--classifier", setup["clf"], "--device", "cpu").exit_code == 0
+    G = setup["G"]
+    ws = G.mapping(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(4)), None)
+    save_labelled_latents(LabelledLatents(ws[:, 0], torch.tensor([6, 6]), torch.ones(2), generator=setup["identity"]),
+                          saved)
+    result = run("directions", "eval", out, "-g", setup["gen"], "--latents", saved, "--strengths", "1",
+                 "--classifier", setup["clf"], "--no-identity", "--json", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["faces"] == 2 and report["source"] == "2 given latents"
+    assert report["emotions"]["joy"]["cells"][0]["offset"] == pytest.approx(load_directions(out).get("joy").strength)
+
+
 def test_dataset_route_projects_faces(setup):
     root = setup["tmp"] / "faces"
     rng = np.random.default_rng(0)
