@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
+def grey_uint8(image: np.ndarray) -> np.ndarray:
+    """RGB (or grey) on the 0..255 scale -> uint8 grey (BT.601 luma), as the flow estimators want."""
     img = np.asarray(image, dtype=np.float32)
     if img.ndim == 3:
         img = img @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -44,7 +45,7 @@ def generator_flow(reference: np.ndarray, frame: np.ndarray, still_level: float 
     size = reference.shape[0]
     window = int(np.clip(size // 10, 5, 31)) | 1
     levels = int(np.clip(np.log2(size / 16.0), 1, 5))
-    flow = cv2.calcOpticalFlowFarneback(_grey(frame), _grey(reference), None, pyr_scale=0.5, levels=levels,
+    flow = cv2.calcOpticalFlowFarneback(grey_uint8(frame), grey_uint8(reference), None, pyr_scale=0.5, levels=levels,
                                         winsize=window, iterations=4, poly_n=5, poly_sigma=1.1, flags=0)
     if still_level > 0:
         diff = np.abs(np.asarray(frame, np.float32) - np.asarray(reference, np.float32))
