@@ -69,8 +69,9 @@ def paste_face(photo: np.ndarray, crop: np.ndarray, forward, mask_crop: np.ndarr
     on the photo's scale, ``S x S x 3`` or any other square size ``R x R x 3`` of the same view (a
     generator's resolution: the matrix and the mask are rescaled to it). Result =
     photo·(1 − m) + warped crop·m, with the same dtype as ``photo``; only the crop's footprint is
-    computed and pixels where m = 0 keep the photo's exact values. A crop with 2+ pixels per photo pixel is first reduced by a Gaussian pyramid
-    (no aliasing); ``colour``, when given, is applied to the (reduced) crop before warping.
+    computed and pixels where m = 0 keep the photo's exact values. A crop with 2+ pixels per
+    photo pixel is first reduced by a Gaussian pyramid (no aliasing); ``colour``, when given, is
+    applied to the (reduced) crop before warping.
     ``inplace`` writes into ``photo`` itself and returns it.
     """
     size = crop.shape[0]

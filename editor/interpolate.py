@@ -39,8 +39,9 @@ def forward_flow(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     size = min(first.shape[:2])
     window = int(np.clip(size // 12, 5, 31)) | 1
     levels = int(np.clip(np.log2(size / 16.0), 1, 5))
-    return cv2.calcOpticalFlowFarneback(grey_uint8(first), grey_uint8(second), None, pyr_scale=0.5, levels=levels,
-                                        winsize=window, iterations=4, poly_n=5, poly_sigma=1.1, flags=0)
+    return cv2.calcOpticalFlowFarneback(grey_uint8(first), grey_uint8(second), None, pyr_scale=0.5,
+                                        levels=levels, winsize=window, iterations=4, poly_n=5,
+                                        poly_sigma=1.1, flags=0)
 
 
 def _backward_warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:

@@ -45,8 +45,9 @@ def generator_flow(reference: np.ndarray, frame: np.ndarray, still_level: float 
     size = reference.shape[0]
     window = int(np.clip(size // 10, 5, 31)) | 1
     levels = int(np.clip(np.log2(size / 16.0), 1, 5))
-    flow = cv2.calcOpticalFlowFarneback(grey_uint8(frame), grey_uint8(reference), None, pyr_scale=0.5, levels=levels,
-                                        winsize=window, iterations=4, poly_n=5, poly_sigma=1.1, flags=0)
+    flow = cv2.calcOpticalFlowFarneback(grey_uint8(frame), grey_uint8(reference), None, pyr_scale=0.5,
+                                        levels=levels, winsize=window, iterations=4, poly_n=5,
+                                        poly_sigma=1.1, flags=0)
     if still_level > 0:
         diff = np.abs(np.asarray(frame, np.float32) - np.asarray(reference, np.float32))
         diff = diff.mean(axis=2) if diff.ndim == 3 else diff
