@@ -54,15 +54,19 @@ def border_taper(size: int, width: float) -> np.ndarray:
 
 
 def face_mask(landmarks_crop, size: int, *, forehead: float = 0.5, erode: float = 0.02,
-              feather: float = 0.025) -> np.ndarray:
+              feather: float = 0.025, grow: float = 0.0) -> np.ndarray:
     """Soft mask ``[size, size]`` float32 in [0, 1] of the face in an aligned crop.
 
     ``landmarks_crop`` [68, 2] in crop pixels. The outline (:func:`face_outline`) is filled,
     eroded by ``erode * size`` pixels (keeps the seam inside the face), feathered by a Gaussian
     of sigma ``feather * size`` pixels, and tapered to exactly 0 on the crop's border so the
-    pasted crop never shows its edge.
+    pasted crop never shows its edge. ``grow`` scales the outline about its centre by
+    ``1 + grow`` first (room for an edit that moves the jaw, such as a surprised open mouth).
     """
     outline = face_outline(landmarks_crop, forehead)
+    if grow:
+        centre = outline.mean(axis=0)
+        outline = centre + (outline - centre) * (1.0 + float(grow))
     hard = np.zeros((size, size), np.uint8)
     cv2.fillConvexPoly(hard, np.round(outline * 16).astype(np.int32), 255, lineType=cv2.LINE_8, shift=4)
     radius = int(round(erode * size))

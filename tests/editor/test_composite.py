@@ -125,6 +125,9 @@ def test_face_mask_shape():
     # More forehead -> mask reaches higher.
     high = face_mask(lms, SIZE, forehead=0.9)
     assert high.sum() > mask.sum()
+    grown = face_mask(lms, SIZE, grow=0.1)
+    assert grown.sum() > 1.1 * mask.sum() and np.all(grown >= mask - 1e-6)
+    assert grown[min(chin[1] + 4, SIZE - 1), chin[0]] > mask[min(chin[1] + 4, SIZE - 1), chin[0]] + 0.15
     with pytest.raises(ValueError):
         face_outline(lms[:60])
 
