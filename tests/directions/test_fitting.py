@@ -8,9 +8,10 @@ import torch
 from directions.emotions import EMOTIONS
 from directions.fitting import (
     LatentShapeError, expand_direction, fit_direction, fit_emotion_directions, fit_linear_boundary,
-    fit_mean_difference, latent_features, choose_svm_c, most_confident, orthogonalize, parse_layers,
-    principal_directions, split_train_validation, strength_range, train_linear_svm,
+    fit_mean_difference, latent_features, most_confident, orthogonalize, parse_layers,
+    principal_directions, split_train_validation, strength_range,
 )
+from directions.linear_svm import choose_svm_c, train_linear_svm
 
 JOY, FEAR, NEUTRAL = EMOTIONS.index("joy"), EMOTIONS.index("fear"), EMOTIONS.index("neutral")
 
