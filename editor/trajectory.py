@@ -3,8 +3,9 @@
 Time runs over the frame times ``t_i = i / fps`` for ``i in range(round(duration * fps))``.
 Every plan starts from the face as it is in the photo: at ``t = 0`` the emotion strength, the
 blink, the head motion and the latent noise are all zero, so frame 0 is the face's own
-expression. A plan is drawn from a seed; :func:`face_seeds` gives each face its own child seed
-from the run's seed, so the same run seed reproduces every face and two faces never share a path.
+expression. A plan is drawn from a seed; :func:`plan_faces` gives each face of a photo its own
+child seeds (motion and latent noise) from the run's seed, so the same run seed reproduces every
+face, two faces never share a path, and no two reach half strength at the same moment.
 
 The emotion strength ``s(t)`` (dimensionless, 0 = the photo, about 1 = the direction's
 recommended strength at full intensity) is a monotone cubic (PCHIP) through keyframes: a rest
