@@ -94,17 +94,17 @@ class MappingNetwork(torch.nn.Module):
         if self.z_dim > 0:
             if z is None or z.ndim != 2 or z.shape[1] != self.z_dim:
                 raise ValueError(f"z must be [N, {self.z_dim}], got {None if z is None else list(z.shape)}")
-            x = normalize_2nd_moment(z.to(torch.float32))
+            x = normalize_2nd_moment(z if z.dtype == torch.float64 else z.to(torch.float32))
         if self.c_dim > 0:
             if c is None or c.ndim != 2 or c.shape[1] != self.c_dim:
                 raise ValueError(f"c must be [N, {self.c_dim}] for this conditional generator")
-            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
+            y = normalize_2nd_moment(self.embed(c.to(self.embed.weight.dtype)))
             x = torch.cat([x, y], dim=1) if x is not None else y
         return x
 
     def forward(self, z: Optional[torch.Tensor], c: Optional[torch.Tensor] = None, truncation_psi: float = 1.0,
                 truncation_cutoff: Optional[int] = None, update_emas: bool = False) -> torch.Tensor:
-        """Return ws [N, num_ws, w_dim] (or w [N, w_dim] when ``num_ws`` is None), float32."""
+        """Return ws [N, num_ws, w_dim] (or w [N, w_dim] when ``num_ws`` is None), float32 (float64 for float64 z)."""
         x = self._embed_inputs(z, c)
         for idx in range(self.num_layers):
             x = getattr(self, f"fc{idx}")(x)

@@ -6,7 +6,7 @@ PyTorch networks (also written by the StyleGAN3 code as ``networks_stylegan2``),
 
 * ``G.mapping(z, c=None, truncation_psi=1, truncation_cutoff=None)`` → ws [N, num_ws, w_dim];
 * ``G.synthesis(ws, noise_mode="const"|"random"|"none", generator=None)`` → images
-  [N, img_channels, R, R], float32, about [-1, 1] (not clamped);
+  [N, img_channels, R, R], float32 (float64 for float64 ws and weights), about [-1, 1] (not clamped);
 * noise: ``const`` uses the stored ``noise_const`` buffers, ``random`` draws fresh noise (from the
   optional ``torch.Generator``), ``none`` adds none;
 * layers flagged ``use_fp16`` (the top ``num_fp16_res`` resolutions) run in float16 only on CUDA
@@ -123,7 +123,8 @@ class SynthesisBlock(torch.nn.Module):
         """``ws`` [N, num_conv + num_torgb, w_dim]; returns (features, image so far in float32)."""
         w_iter = iter(ws.unbind(dim=1))
         use_half = self.use_fp16 and not force_fp32 and ws.device.type == "cuda"
-        dtype = torch.float16 if use_half else torch.float32
+        full = torch.float64 if ws.dtype == torch.float64 else torch.float32  # float64 only for gradient checks
+        dtype = torch.float16 if use_half else full
         if fused_modconv is None:
             fused_modconv = ws.shape[0] == 1 and not self.training
         if self.in_channels == 0:
@@ -142,7 +143,7 @@ class SynthesisBlock(torch.nn.Module):
         if img is not None:
             img = upsample2d(img, self.resample_filter)
         if self.is_last or self.architecture == "skip":
-            y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv).to(torch.float32)
+            y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv).to(full)
             img = img + y if img is not None else y
         return x, img
 
@@ -178,7 +179,7 @@ class SynthesisNetwork(torch.nn.Module):
         _check_noise_mode(noise_mode)
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
-        ws = ws.to(torch.float32)
+        ws = ws if ws.dtype == torch.float64 else ws.to(torch.float32)  # float64 kept for gradient checks
         x = img = None
         w_idx = 0
         for res in self.block_resolutions:
