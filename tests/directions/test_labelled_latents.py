@@ -31,11 +31,16 @@ def load_generator_fixture(shared):
     return _CACHE[path]
 
 
-def random_classifier(seed=0):
-    """The project's classifier network with random weights (the shipped weights may not exist yet):
-    the route's plumbing is what is tested with it."""
+def shipped_or_random_classifier(seed=0):
+    """The shipped classifier when it has landed, else the project's classifier network with random
+    weights: the route's plumbing is what is tested with it."""
     from directions.classifier import EmotionClassifier, build_model
+    from inversion.errors import CheckpointError
 
+    try:
+        return EmotionClassifier.load()
+    except CheckpointError:
+        pass
     torch.manual_seed(seed)
     model = build_model()
     return EmotionClassifier(model, {"input_size": 48, "eval_crop": 48})
@@ -57,7 +62,7 @@ def test_to_classifier_input_grey_and_size():
 
 def test_samples_route_with_fixture_generator(shared):
     G, identity = load_generator_fixture(shared)
-    clf = random_classifier()
+    clf = shipped_or_random_classifier()
     seen = []
     data = latents_from_samples(G, clf.predict, 10, seed=5, batch_size=4, generator_identity=identity,
                                 progress=lambda done, total: seen.append((done, total)))
