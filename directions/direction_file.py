@@ -105,6 +105,12 @@ class DirectionSet:
         out[list(d.layers)] = d.vector.float()
         return out
 
+    def offsets(self, emotions: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(W+ offsets [E, num_ws, w_dim] of :meth:`offset`, recommended strengths [E]) for ``emotions``,
+        in the form ``editor.trajectory.blend_directions`` takes (directions, scales)."""
+        stacked = torch.stack([self.offset(e) for e in emotions])
+        return stacked, torch.tensor([float(self.get(e).strength) for e in emotions])
+
     def to_dict(self) -> dict:
         return {"format": FORMAT, "version": self.version, "generator": self.generator, "space": self.space,
                 "num_ws": int(self.num_ws), "w_dim": int(self.w_dim), "data": self.data,

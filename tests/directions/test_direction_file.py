@@ -61,6 +61,14 @@ def test_offset_places_w_vector_on_layers():
     assert torch.count_nonzero(offset[2:]) == 0
 
 
+def test_offsets_stack_with_strengths():
+    d = fitted_set("w+")
+    offsets, strengths = d.offsets(["fear", "joy"])
+    assert offsets.shape == (2, 4, 8)
+    assert torch.equal(offsets[1], d.get("joy").vector)
+    assert strengths.tolist() == pytest.approx([d.get("fear").strength, d.get("joy").strength])
+
+
 def test_refused_with_another_generator(tmp_path):
     path = save_directions(fitted_set(), tmp_path / "d.pt")
     with pytest.raises(IncompatibleModelError) as info:
