@@ -9,7 +9,7 @@ The last layer is the toRGB layer; the output is multiplied by ``output_scale``.
 
 Conventions as for :mod:`inversion.networks.stylegan2`: ``G.mapping(z, c=None, truncation_psi)`` →
 ws [N, num_ws, w_dim] with ``num_ws = num_layers + 2``; ``G.synthesis(ws)`` → [N, C, R, R] float32
-in about [-1, 1]. StyleGAN3 has no noise inputs: ``noise_mode`` is accepted and has no effect.
+(float64 for float64 ws and weights) in about [-1, 1]. StyleGAN3 has no noise inputs: ``noise_mode`` is accepted and has no effect.
 Filters are buffers stored in checkpoints; they are designed here (Kaiser ``firwin``, or a radial
 jinc for config R) only for freshly built networks.
 """
@@ -102,11 +102,11 @@ class SynthesisInput(torch.nn.Module):
         t = self.affine(w)  # (r_c, r_s, t_x, t_y)
         t = t / t[:, :2].norm(dim=1, keepdim=True)
         n = w.shape[0]
-        m_r = torch.eye(3, device=w.device).repeat([n, 1, 1])
+        m_r = torch.eye(3, device=w.device, dtype=w.dtype).repeat([n, 1, 1])
         m_r[:, 0, 0], m_r[:, 0, 1], m_r[:, 1, 0], m_r[:, 1, 1] = t[:, 0], -t[:, 1], t[:, 1], t[:, 0]
-        m_t = torch.eye(3, device=w.device).repeat([n, 1, 1])
+        m_t = torch.eye(3, device=w.device, dtype=w.dtype).repeat([n, 1, 1])
         m_t[:, 0, 2], m_t[:, 1, 2] = -t[:, 2], -t[:, 3]
-        return m_r @ m_t @ self.transform.unsqueeze(0)
+        return m_r @ m_t @ self.transform.to(w.dtype).unsqueeze(0)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         transforms = self._transforms(w)
@@ -115,7 +115,7 @@ class SynthesisInput(torch.nn.Module):
         freqs = freqs @ transforms[:, :2, :2]
         amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth)
                       / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
-        theta = torch.eye(2, 3, device=w.device)
+        theta = torch.eye(2, 3, device=w.device, dtype=w.dtype)
         theta[0, 0] = 0.5 * self.size[0] / self.sampling_rate
         theta[1, 1] = 0.5 * self.size[1] / self.sampling_rate
         grids = torch.nn.functional.affine_grid(theta.unsqueeze(0), [1, 1, self.size[1], self.size[0]],
@@ -167,7 +167,8 @@ class SynthesisLayer(torch.nn.Module):
         if self.is_torgb:
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
         use_half = self.use_fp16 and not force_fp32 and x.device.type == "cuda"
-        x = modulated_conv2d(x.to(torch.float16 if use_half else torch.float32), self.weight, styles,
+        full = torch.float64 if x.dtype == torch.float64 else torch.float32  # float64 only for gradient checks
+        x = modulated_conv2d(x.to(torch.float16 if use_half else full), self.weight, styles,
                              demodulate=not self.is_torgb, padding=self.conv_kernel - 1,
                              input_gain=self.magnitude_ema.rsqrt())
         return filtered_lrelu(x, self.up_filter, self.down_filter, self.bias.to(x.dtype), up=self.up_factor,
@@ -215,13 +216,14 @@ class SynthesisNetwork(torch.nn.Module):
         _check_noise_mode(noise_mode)
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
-        ws = ws.to(torch.float32).unbind(dim=1)
+        full = torch.float64 if ws.dtype == torch.float64 else torch.float32  # float64 only for gradient checks
+        ws = ws.to(full).unbind(dim=1)
         x = self.input(ws[0])
         for name, w in zip(self.layer_names, ws[1:]):
             x = getattr(self, name)(x, w, force_fp32=force_fp32)
         if self.output_scale != 1:
             x = x * self.output_scale
-        return x.to(torch.float32)
+        return x.to(full)
 
 
 class Generator(torch.nn.Module):

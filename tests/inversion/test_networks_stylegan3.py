@@ -87,3 +87,12 @@ def test_configs_build_and_run(config):
     assert all(f.ndim == (2 if config == "R" else 1) for f in radial)
     for f in radial:
         assert abs(float(f.sum()) - 1) < 1e-4  # unit DC gain
+
+
+def test_gradients_through_stylegan3_synthesis_are_exact():
+    torch.manual_seed(0)
+    G = Generator(z_dim=4, w_dim=4, img_resolution=8, channel_base=64, channel_max=4, num_layers=4,
+                  num_critical=1, margin_size=2).double().eval()
+    ws = torch.randn([1, G.num_ws, 4], dtype=torch.float64, requires_grad=True)
+    projection = torch.randn([1, 3, 8, 8], dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda w: (G.synthesis(w) * projection).sum(), (ws,))
