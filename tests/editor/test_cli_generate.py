@@ -101,7 +101,10 @@ def test_user_errors_are_one_line(shared, tmp_path, monkeypatch, args, message):
     assert not (tmp_path / "out.png").exists()
 
 
-def test_without_generator_suggests_g(tmp_path):
+def test_without_generator_suggests_g(tmp_path, monkeypatch):
+    import inversion.checkpoints.loader as loader
+
+    monkeypatch.setattr(loader, "DEFAULT_GENERATOR_DIR", tmp_path / "no_default_generator")
     result = run("--seeds", "0", "-o", tmp_path / "x.png")
     assert result.exit_code == 1 and "-g" in result.output and not (tmp_path / "x.png").exists()
 

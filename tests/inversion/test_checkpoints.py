@@ -189,9 +189,15 @@ def test_bad_files_give_one_line_errors(tmp_path):
         assert "\n" not in str(info.value) and str(path.name) in str(info.value)
 
 
-def test_default_generator_absent_says_so():
+def test_default_generator_absent_says_so_and_present_loads(tmp_path, monkeypatch):
+    import inversion.checkpoints.loader as loader
+
+    monkeypatch.setattr(loader, "DEFAULT_GENERATOR_DIR", tmp_path / "default_generator")
     with pytest.raises(FaceLatentError, match="-g"):
         load_generator(None)
+    G = small_generator()
+    save_generator(G, tmp_path / "default_generator")
+    assert generator_identity(load_generator(None)) == generator_identity(G)
 
 
 def to_rosinality(G: Generator) -> dict:
