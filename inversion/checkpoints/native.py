@@ -2,7 +2,8 @@
 
 Two equivalent layouts, both read with ``torch.load(weights_only=True)``:
 
-* a folder with ``config.json`` (the generator's ``config`` dict) and ``weights.pt`` (its state dict);
+* a folder with ``config.json`` (the generator's ``config`` dict) and ``weights.pt`` (its state dict;
+  any single ``.pt`` file is accepted in its place), plus optionally ``MODEL_CARD.md``;
 * one ``.pt`` file holding ``{"format": "facelatent-generator", "version": 1, "config": {...},
   "state_dict": {...}}``.
 
@@ -63,8 +64,12 @@ def generator_from_parts(config: dict, state_dict: dict, source: Union[str, Path
 def load_native_folder(folder: Path) -> torch.nn.Module:
     """Load a ``config.json`` + ``weights.pt`` folder."""
     config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+    if not weights_path.is_file():
+        candidates = sorted(folder.glob("*.pt"))
+        weights_path = candidates[0] if len(candidates) == 1 else weights_path
     if not config_path.is_file() or not weights_path.is_file():
-        raise CheckpointError(f"{folder} is a folder but not a generator ({CONFIG_NAME} + {WEIGHTS_NAME})")
+        raise CheckpointError(f"{folder} is a folder but not a generator ({CONFIG_NAME} + {WEIGHTS_NAME}, "
+                              "or + one .pt state dict)")
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:

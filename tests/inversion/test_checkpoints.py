@@ -86,6 +86,8 @@ def test_fixture_identity_is_stable_and_survives_own_formats(shared, tmp_path):
         save_generator(G1, target)
         H = load_generator(target)
         assert generator_identity(H) == ident and H.config == G1.config
+    (tmp_path / "gdir" / "weights.pt").rename(tmp_path / "gdir" / "generator.pt")  # any single .pt
+    assert generator_identity(load_generator(tmp_path / "gdir")) == ident
     with torch.no_grad():
         G2.synthesis.b8.conv0.weight[0, 0, 0, 0] += 1e-3
     assert generator_identity(G2) != ident
