@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "editor.cli.ops",
     "editor.cli.assets",
     "editor.cli.generate",
+    "editor.cli.invert",
     "editor.cli.directions",
 )
 
