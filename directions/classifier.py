@@ -13,6 +13,7 @@ Conventions:
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 from pathlib import Path
@@ -201,3 +202,59 @@ class EmotionClassifier:
         or uint8 crops (one array H×W / H×W×3 RGB, a stack, or a list of any sizes).
         """
         return torch.softmax(self.logits(images), dim=1)
+
+
+def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two uint8 images of the same shape (inf when identical)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
+
+
+def targeted_attack(clf: EmotionClassifier, image: np.ndarray, target: str,
+                    budgets: Sequence[int] = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64),
+                    steps: int = 10) -> tuple[np.ndarray, dict]:
+    """A minimally changed copy of ``image`` that ``clf`` labels ``target`` (deterministic).
+
+    ``image``: uint8 H×W (grey) or H×W×3 (RGB) face crop, any size. For each L∞ budget ε (in grey
+    levels, increasing) runs ``steps`` signed-gradient steps of size ε/4 on the cross-entropy to
+    ``target`` through the differentiable resize, projecting onto the ε-ball and [0, 255]; it stops
+    at the first rounded uint8 image that the classifier's uint8 path (what ``classify`` would read
+    back) labels ``target``. Returns ``(adversarial uint8, info)`` with ``linf`` (grey levels),
+    ``psnr`` (dB), ``target_prob``, ``source`` (the original label). Raises FaceLatentError when
+    even the largest budget fails.
+    """
+    if target not in EMOTIONS:
+        raise FaceLatentError(f"unknown emotion '{target}': choose one of {', '.join(EMOTIONS)}")
+    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise FaceLatentError(f"the attack needs a uint8 grey or RGB image, got {image.dtype} {image.shape}")
+    k = EMOTIONS.index(target)
+    with torch.no_grad():
+        probs = clf.predict(image)[0]
+    source = EMOTIONS[int(probs.argmax())]
+    if source == target:
+        return image.copy(), {"target": target, "source": source, "linf": 0, "epsilon": 0,
+                              "psnr": float("inf"), "target_prob": float(probs[k])}
+    grey = image.ndim == 2
+    x0 = torch.tensor(image, dtype=torch.float32, device=clf.device)
+    x0 = x0[None, None] if grey else x0.permute(2, 0, 1)[None]
+    label = torch.tensor([k], device=clf.device)
+    delta = torch.zeros_like(x0)
+    for eps in budgets:
+        for _ in range(steps):
+            delta.requires_grad_(True)
+            loss = F.cross_entropy(clf.logits((x0 + delta) / 127.5 - 1.0), label)
+            (grad,) = torch.autograd.grad(loss, delta)
+            with torch.no_grad():
+                delta = (delta - eps / 4.0 * grad.sign()).clamp(-eps, eps)
+                delta = (x0 + delta).clamp(0, 255) - x0
+                adv = (x0 + delta).round()
+                if int(clf.logits(adv / 127.5 - 1.0).argmax(1)[0]) != k:
+                    continue  # the cheap float check fails: no need to read it back as uint8
+                out = adv.to(torch.uint8)[0, 0] if grey else adv.to(torch.uint8)[0].permute(1, 2, 0)
+                out = out.cpu().numpy()
+                probs = clf.predict(out)[0]
+            if int(probs.argmax()) == k:
+                linf = int(np.abs(out.astype(np.int16) - image.astype(np.int16)).max())
+                return out, {"target": target, "source": source, "linf": linf, "epsilon": eps,
+                             "psnr": psnr_uint8(out, image), "target_prob": float(probs[k])}
+    raise FaceLatentError(f"could not make the classifier see '{target}' within an L∞ budget of {budgets[-1]} grey levels")

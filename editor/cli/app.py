@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "editor.cli.generate",
     "editor.cli.invert",
     "editor.cli.directions",
+    "editor.cli.classify",
 )
 
 for _name in COMMAND_MODULES:

@@ -1,0 +1,293 @@
+"""``facelatent classify``: the emotion of every face in face crops, photos, videos or a FER2013 CSV.
+
+Inputs, chosen by what INPUT is:
+
+- ``--aligned``: INPUT is a face crop or a folder of crops (png/jpg/jpeg/webp/bmp); each whole image
+  is one face (box ``[0, 0, W, H]``). With ``--attack EMOTION -o OUT.png``: write a minimally changed
+  copy that the classifier labels EMOTION (L∞ budget grown until it works) and report L∞ and PSNR.
+- ``.csv`` / ``.csv.gz`` (FER2013 style: emotion,pixels[,Usage]): accuracy, per-class accuracy and
+  the confusion matrix (rows: true, columns: predicted; EMOTIONS order) on ``--split``; a CSV without
+  a Usage column is evaluated whole (split ``all``).
+- a photo or a folder of photos: faces are detected (MTCNN + 68 landmarks), aligned tightly
+  (FER2013-like crop) and classified; boxes are the detector's ``[x0, y0, x1, y1]`` photo pixels.
+- a video (mp4/mov/avi/mkv/webm/m4v): one sample every ``--every`` seconds, faces followed from one
+  sample to the next by box overlap; lines like ``00:00:03  face 0  joy 73%``.
+
+Probabilities are in EMOTIONS order (joy, fear, anger, sadness, disgust, surprise, neutral).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import torch
+import typer
+
+from editor.cli.common import DeviceOption, JsonOption, handle_user_errors, info
+from inversion.errors import FaceLatentError, ImageReadError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+SPLIT_NAMES = ("Training", "PublicTest", "PrivateTest")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("classify")(classify)
+
+
+@handle_user_errors
+def classify(
+    input: Annotated[Path, typer.Argument(help="Face crop(s) with --aligned, a photo or folder of photos, a video, "
+                                               "or a FER2013-style .csv/.csv.gz.", show_default=False)],
+    json_out: JsonOption = False,
+    aligned: Annotated[bool, typer.Option("--aligned", help="INPUT is face crops: classify each whole image.")] = False,
+    split: Annotated[str, typer.Option("--split", help="CSV split: Training, PublicTest or PrivateTest.")] = "PrivateTest",
+    every: Annotated[float, typer.Option("--every", help="Video: seconds between samples.")] = 1.0,
+    attack: Annotated[Optional[str], typer.Option("--attack", help="With --aligned: make the classifier see this "
+                                                                   "emotion with a minimal change; needs -o.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output PNG for --attack.")] = None,
+    classifier: Annotated[Optional[Path], typer.Option("--classifier", help="Classifier folder (weights.pt + "
+                                                       "config.json). Default: the shipped one.")] = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """Classify the emotion of faces: crops, photos, videos, or a FER2013 CSV (accuracy)."""
+    from directions.classifier import EmotionClassifier  # noqa: PLC0415 (keeps --help fast)
+    from inversion.devices import pick_device  # noqa: PLC0415
+
+    if not input.exists():
+        raise ImageReadError(f"no such file or folder: {input}")
+    name = input.name.lower()
+    is_csv = name.endswith(".csv") or name.endswith(".csv.gz")
+    if attack is not None and (not aligned or is_csv):
+        raise FaceLatentError("--attack works on one face crop: use it with --aligned and an image file")
+    if output is not None and attack is None:
+        raise FaceLatentError("-o/--output is only used with --attack")
+    clf = EmotionClassifier.load(classifier, pick_device(device))
+    if is_csv:
+        report = _classify_csv(clf, input, split)
+        typer.echo(json.dumps(report) if json_out else _format_csv_report(report))
+        return
+    if attack is not None:
+        result = _attack(clf, input, attack, output)
+        typer.echo(json.dumps(result) if json_out else
+                   f"{input}: {result['source']} -> {result['target']} ({result['target_prob'] * 100:.0f}%), "
+                   f"L-inf {result['linf']}/255, PSNR {result['psnr']:.1f} dB -> {result['output']}")
+        return
+    if input.suffix.lower() in VIDEO_SUFFIXES and not aligned:
+        _classify_video(clf, input, every, json_out)
+        return
+    paths = _image_paths(input)
+    results = _classify_crops(clf, paths) if aligned else _classify_photos(clf, paths, str(clf.device))
+    if json_out:
+        typer.echo(json.dumps({"results": results}))
+        return
+    for item in results:
+        if not item["faces"]:
+            typer.echo(f"{item['path']}: no face found")
+        for k, face in enumerate(item["faces"]):
+            typer.echo(f"{item['path']}  face {k}  {_top(face)}")
+
+
+def _top(face: dict) -> str:
+    return f"{face['emotion']} {face['probs'][face['emotion']] * 100:.0f}%"
+
+
+def _face_entry(box, probs: torch.Tensor) -> dict:
+    from directions.emotions import EMOTIONS  # noqa: PLC0415
+
+    values = probs.detach().cpu().numpy().astype(float)
+    return {"box": [round(float(v), 2) for v in box], "emotion": EMOTIONS[int(values.argmax())],
+            "probs": {e: round(float(p), 4) for e, p in zip(EMOTIONS, values)}}
+
+
+def _image_paths(input: Path) -> list[Path]:
+    """One image file, or the images of a folder (sorted by name; non-images ignored)."""
+    if input.is_file():
+        return [input]
+    paths = sorted(p for p in input.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ImageReadError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {input}")
+    return paths
+
+
+def _classify_crops(clf, paths: list[Path], batch: int = 256) -> list[dict]:
+    """Each whole image is one face; box [0, 0, W, H]."""
+    from inversion.images import read_photo  # noqa: PLC0415
+
+    results = []
+    for i in range(0, len(paths), batch):
+        images = [read_photo(p) for p in paths[i:i + batch]]
+        with torch.no_grad():
+            probs = clf.predict(images)
+        for path, image, p in zip(paths[i:i + batch], images, probs):
+            results.append({"path": str(path), "faces": [_face_entry([0, 0, image.shape[1], image.shape[0]], p)]})
+    return results
+
+
+def _faces_in_photo(clf, photo: np.ndarray, device: str) -> list[dict]:
+    """Detect, align tightly (48 px) and classify every face of an RGB photo, left to right."""
+    try:
+        from inversion.alignment import align_face  # noqa: PLC0415
+        from inversion.faces import detect_faces  # noqa: PLC0415
+    except ImportError as err:
+        raise FaceLatentError(f"face detection/alignment is not available in this build ({err}); "
+                              "classify face crops with --aligned") from None
+    faces = detect_faces(photo, device=device)
+    if not faces:
+        return []
+    crops = [align_face(photo, f.landmarks68, size=48, variant="tight").image for f in faces]
+    with torch.no_grad():
+        probs = clf.predict(crops)
+    return [_face_entry(f.box, p) for f, p in zip(faces, probs)]
+
+
+def _classify_photos(clf, paths: list[Path], device: str) -> list[dict]:
+    from inversion.images import read_photo  # noqa: PLC0415
+
+    return [{"path": str(p), "faces": _faces_in_photo(clf, read_photo(p), device)} for p in paths]
+
+
+def _classify_csv(clf, path: Path, split: str) -> dict:
+    """Accuracy, per-class accuracy and confusion (rows true, columns predicted) on ``split``."""
+    from directions.emotions import EMOTIONS  # noqa: PLC0415
+    from directions.fer2013 import read_fer2013  # noqa: PLC0415
+
+    if split not in SPLIT_NAMES:
+        raise FaceLatentError(f"unknown split '{split}': choose one of {', '.join(SPLIT_NAMES)}")
+    data = read_fer2013(path)
+    if set(data.usage.tolist()) != {"all"}:
+        data = data.split(split)
+    else:
+        split = "all"
+    preds = []
+    for i in range(0, len(data), 512):
+        x = torch.from_numpy(data.images[i:i + 512]).float().unsqueeze(1) / 127.5 - 1.0
+        with torch.no_grad():
+            preds.append(clf.predict(x).argmax(1).cpu().numpy())
+        if len(data) > 2048:
+            info(f"classified {min(i + 512, len(data))}/{len(data)} faces")
+    pred = np.concatenate(preds)
+    conf = np.zeros((len(EMOTIONS), len(EMOTIONS)), dtype=np.int64)
+    np.add.at(conf, (data.labels, pred), 1)
+    per_class = {e: (round(float(conf[k, k] / conf[k].sum()), 4) if conf[k].sum() else None)
+                 for k, e in enumerate(EMOTIONS)}
+    return {"split": split, "n": len(data), "accuracy": round(float((pred == data.labels).mean()), 4),
+            "per_class": per_class, "confusion": conf.tolist()}
+
+
+def _format_csv_report(report: dict) -> str:
+    from directions.emotions import EMOTIONS  # noqa: PLC0415
+
+    lines = [f"{report['split']}: {report['n']} faces, accuracy {report['accuracy'] * 100:.2f}%", "",
+             "per class: " + ", ".join(f"{e} {v * 100:.1f}%" if v is not None else f"{e} -"
+                                       for e, v in report["per_class"].items()), "",
+             "confusion (rows true, columns predicted):", "          " + "".join(f"{e[:8]:>9}" for e in EMOTIONS)]
+    for e, row in zip(EMOTIONS, report["confusion"]):
+        lines.append(f"{e:>9} " + "".join(f"{v:>9}" for v in row))
+    return "\n".join(lines)
+
+
+def _write_png_atomic(image: np.ndarray, output: Path) -> None:
+    from PIL import Image  # noqa: PLC0415
+
+    if output.suffix.lower() != ".png":
+        raise FaceLatentError(f"--attack output must be a .png (lossless; JPEG would undo the change): {output}")
+    if not output.parent.is_dir():
+        raise FaceLatentError(f"output folder does not exist: {output.parent}")
+    tmp = output.with_name(f".{output.name}.tmp{os.getpid()}.png")
+    try:
+        Image.fromarray(image).save(tmp, format="PNG")
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _attack(clf, input: Path, target: str, output: Optional[Path]) -> dict:
+    from directions.classifier import targeted_attack  # noqa: PLC0415
+    from directions.emotions import EMOTIONS  # noqa: PLC0415
+    from inversion.images import read_photo  # noqa: PLC0415
+
+    if output is None:
+        raise FaceLatentError("--attack needs -o OUT.png")
+    if target not in EMOTIONS:
+        raise FaceLatentError(f"unknown emotion '{target}': choose one of {', '.join(EMOTIONS)}")
+    if not input.is_file():
+        raise FaceLatentError(f"--attack works on one image file, not a folder: {input}")
+    if output.suffix.lower() != ".png":
+        raise FaceLatentError(f"--attack output must be a .png (lossless; JPEG would undo the change): {output}")
+    image = read_photo(input)
+    if (image[..., :1] == image).all():  # a grey picture stays grey (one channel, no colour noise)
+        image = np.ascontiguousarray(image[..., 0])
+    adversarial, result = targeted_attack(clf, image, target)
+    _write_png_atomic(adversarial, output)
+    return {"path": str(input), "output": str(output), **result}
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _assign_ids(faces: list[dict], previous: dict[int, list], next_id: int) -> int:
+    """Give each face the id of the previous sample's face it overlaps most (IoU ≥ 0.3), else a new id."""
+    pairs = sorted(((_iou(f["box"], box), fi, tid) for fi, f in enumerate(faces) for tid, box in previous.items()),
+                   reverse=True)
+    used_faces, used_ids = set(), set()
+    for score, fi, tid in pairs:
+        if score >= 0.3 and fi not in used_faces and tid not in used_ids:
+            faces[fi]["id"] = tid
+            used_faces.add(fi)
+            used_ids.add(tid)
+    for fi, face in enumerate(faces):
+        if fi not in used_faces:
+            face["id"] = next_id
+            next_id += 1
+    return next_id
+
+
+def _classify_video(clf, path: Path, every: float, json_out: bool) -> None:
+    import cv2  # noqa: PLC0415
+
+    if not every > 0:
+        raise FaceLatentError(f"--every must be a positive number of seconds, not {every}")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ImageReadError(f"cannot open video {path}")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    if fps <= 0:
+        raise ImageReadError(f"video {path} does not say its frame rate")
+    samples, tracks, next_id, index, next_time = [], {}, 0, 0, 0.0
+    try:
+        while True:
+            ok = capture.grab()
+            if not ok:
+                break
+            t = index / fps
+            index += 1
+            if t + 0.5 / fps < next_time:
+                continue
+            ok, frame = capture.retrieve()
+            if not ok:
+                break
+            next_time += every
+            faces = _faces_in_photo(clf, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), str(clf.device))
+            next_id = _assign_ids(faces, tracks, next_id)
+            tracks = {f["id"]: f["box"] for f in faces}
+            samples.append({"time": round(t, 3), "faces": faces})
+            if not json_out:
+                stamp = f"{int(t) // 3600:02d}:{int(t) // 60 % 60:02d}:{int(t) % 60:02d}"
+                typer.echo(f"{stamp}  no face" if not faces else
+                           "\n".join(f"{stamp}  face {f['id']}  {_top(f)}" for f in faces))
+    finally:
+        capture.release()
+    if index == 0:
+        raise ImageReadError(f"no frames could be read from video {path}")
+    if json_out:
+        typer.echo(json.dumps({"video": str(path), "every": every, "fps": fps, "samples": samples}))

@@ -1,0 +1,105 @@
+"""The emotion classifier: network shapes, preprocessing, gradients, loading, shipped accuracy."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from directions.classifier import DEFAULT_ARCH, DEFAULT_MODEL_DIR, EmotionClassifier, build_model
+from directions.emotions import EMOTIONS
+from directions.fer2013 import read_fer2013
+from inversion.errors import CheckpointError, FaceLatentError, ImageReadError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small batches: one thread avoids OpenMP oversubscription on the shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+@pytest.fixture(scope="module")
+def random_classifier():
+    torch.manual_seed(0)
+    model = build_model(DEFAULT_ARCH)
+    return EmotionClassifier(model, {"arch": DEFAULT_ARCH, "input_size": 48, "eval_crop": 40})
+
+
+@pytest.mark.parametrize("size", [40, 48, 64])
+def test_forward_shapes(size):
+    model = build_model().eval()
+    out = model(torch.randn(3, 1, size, size))
+    assert out.shape == (3, len(EMOTIONS))
+    assert 0.5e6 < sum(p.numel() for p in model.parameters()) < 3e6
+    with pytest.raises(ValueError, match="grey input"):
+        model(torch.randn(2, 3, 48, 48))
+
+
+def test_predict_uint8_any_size_and_colour(random_classifier):
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (48, 48), dtype=np.uint8), rng.integers(0, 256, (97, 80, 3), dtype=np.uint8),
+             rng.integers(0, 256, (20, 20, 4), dtype=np.uint8)]
+    probs = random_classifier.predict(crops)
+    assert probs.shape == (3, 7)
+    torch.testing.assert_close(probs.sum(1), torch.ones(3))
+    single = random_classifier.predict(crops[1])
+    torch.testing.assert_close(single[0], probs[1])
+
+
+def test_uint8_and_float_paths_agree(random_classifier):
+    rng = np.random.default_rng(1)
+    grey = rng.integers(0, 256, (2, 48, 48), dtype=np.uint8)
+    as_float = torch.from_numpy(grey).float().unsqueeze(1) / 127.5 - 1
+    torch.testing.assert_close(random_classifier.predict(grey), random_classifier.predict(as_float))
+    rgb = torch.from_numpy(np.repeat(grey[..., None], 3, -1)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    torch.testing.assert_close(random_classifier.predict(rgb), random_classifier.predict(as_float), atol=1e-5, rtol=0)
+
+
+def test_predict_is_differentiable(random_classifier):
+    x = (torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(0)) * 2 - 1).requires_grad_()
+    probs = random_classifier.predict(x)
+    probs[:, EMOTIONS.index("joy")].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert all(p.grad is None for p in random_classifier.model.parameters())
+
+
+def test_bad_inputs(random_classifier):
+    with pytest.raises(ImageReadError, match="uint8"):
+        random_classifier.predict([np.zeros((48, 48), dtype=np.float64)])
+    with pytest.raises(FaceLatentError, match="float tensor"):
+        random_classifier.predict(torch.zeros(1, 2, 48, 48))
+
+
+def test_load_missing_or_broken(tmp_path):
+    with pytest.raises(CheckpointError, match="missing"):
+        EmotionClassifier.load(tmp_path)
+    (tmp_path / "weights.pt").write_bytes(b"garbage")
+    (tmp_path / "config.json").write_text(json.dumps({"arch": DEFAULT_ARCH}))
+    with pytest.raises(CheckpointError, match="cannot load") as info:
+        EmotionClassifier.load(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_save_load_round_trip(tmp_path, random_classifier):
+    torch.save(random_classifier.model.state_dict(), tmp_path / "weights.pt")
+    (tmp_path / "config.json").write_text(json.dumps(random_classifier.config))
+    loaded = EmotionClassifier.load(tmp_path / "weights.pt")
+    x = torch.rand(2, 1, 48, 48) * 2 - 1
+    torch.testing.assert_close(loaded.predict(x), random_classifier.predict(x))
+
+
+def test_shipped_classifier_accuracy(shared):
+    """The shipped model, through the public API, on 500 PrivateTest faces (chance ≈ 25 %)."""
+    clf = EmotionClassifier.load()
+    config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
+    data = read_fer2013(shared("data", "fer2013", "fer2013.csv.gz")).split("PrivateTest")
+    with torch.no_grad():
+        probs = clf.predict(list(data.images[:500]))
+    accuracy = float((probs.argmax(1).numpy() == data.labels[:500]).mean())
+    assert accuracy >= 0.52, accuracy
+    # the card's figure on the whole split is consistent with this subset
+    assert abs(accuracy - config["metrics"]["PrivateTest"]["accuracy"]) < 0.06
