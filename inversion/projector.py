@@ -86,7 +86,8 @@ class ProjectionStep:
 
     ``loss``, ``lpips`` and ``pixel`` are per face ``[N]``, computed in this step's forward pass,
     i.e. for the latent *before* the update and with the step's latent noise added.
-    ``noise`` (the optimised noise maps) is set on the last step only, to keep steps light.
+    ``noise`` holds the optimised noise maps (``None`` when they are not optimised): detached views
+    of the live tensors, which later steps update in place, so clone them to keep a step's maps.
     """
 
     step: int
@@ -339,12 +340,11 @@ def project(G: nn.Module, target: torch.Tensor, lpips: nn.Module, config: Option
         loss.backward()
         optimizer.step()
         normalize_noise_(noise)
-        last = step == config.num_steps - 1
         yield ProjectionStep(
             step=step, num_steps=config.num_steps, latent=latent.detach().clone(),
             loss=per_face.detach(), lpips=dist.detach(), pixel=pixel.detach(),
             noise_penalty=float(penalty.detach().sum()), learning_rate=lr,
-            noise={k: v.detach().clone() for k, v in noise.items()} if last and noise else None,
+            noise={k: v.detach() for k, v in noise.items()} if noise else None,
         )
 
 
@@ -364,5 +364,6 @@ def run_projection(G: nn.Module, target: torch.Tensor, lpips: nn.Module, config:
         if progress is not None:
             progress(step)
         last = step
-    return ProjectionResult(latent=last.latent, noise=last.noise, loss_history=torch.stack(losses),
+    noise = {k: v.clone() for k, v in last.noise.items()} if last.noise else None
+    return ProjectionResult(latent=last.latent, noise=noise, loss_history=torch.stack(losses),
                             lpips_history=torch.stack(dists), latent_history=latents)

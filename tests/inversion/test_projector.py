@@ -76,7 +76,7 @@ def test_result_shapes_for_w_and_wplus(G, alex, w_stats):
         steps = list(project(G, target, alex, ProjectorConfig(space=space, num_steps=2), w_stats=w_stats))
         assert [s.step for s in steps] == [0, 1] and steps[-1].last and not steps[0].last
         assert steps[-1].latent.shape == shape and steps[0].loss.shape == (2,)
-        assert steps[0].noise is None and steps[-1].noise is not None
+        assert steps[-1].noise is not None and steps[-1].noise.keys() == steps[0].noise.keys()
         for name, maps in steps[-1].noise.items():
             assert name.endswith("noise_const") and maps.shape[:2] == (2, 1)
             # renormalised after every step: zero mean, unit variance per face
