@@ -127,13 +127,16 @@ def progress_bar(total: int, enabled: bool = True):
 def invert_faces(G, lpips, faces: list[dict], space: str, steps: int, pti_steps: int, seed: int, advance) -> list:
     """Project (and optionally tune) the aligned faces; returns one ``FaceLatent`` per face."""
     from inversion.latents_file import FaceLatent  # noqa: PLC0415
-    from inversion.projector import ProjectorConfig, lpips_distance, psnr, run_projection, synthesize, to_wplus
+    from inversion.projector import (  # noqa: PLC0415
+        ProjectorConfig, estimate_w_stats, lpips_distance, psnr, run_projection, synthesize, to_wplus,
+    )
     from inversion.pti import PTIConfig, pivotal_tuning  # noqa: PLC0415
     device = G.mapping.w_avg.device
     targets = torch.cat([image_to_tensor(f["image"], G.img_channels) for f in faces]).to(device)
+    w_stats = estimate_w_stats(G)
     start = time.perf_counter()
     result = run_projection(G, targets, lpips, ProjectorConfig(space=space, num_steps=steps),
-                            seed=[seed + f["index"] for f in faces],
+                            seed=[seed + f["index"] for f in faces], w_stats=w_stats,
                             progress=lambda step: advance(f"projecting {len(faces)} face(s) into {space.upper()}"))
     shared_seconds = (time.perf_counter() - start) / len(faces)
     out = []
@@ -237,12 +240,17 @@ def invert(
         for face in chosen:
             write_png(save_reconstruction / f"face{face['index']:02d}.png",
                       np.concatenate([face["target"], face["reconstruction"]], axis=1))
+    report(out, results, json_out)
+
+
+def report(out: Path, results: list, json_out: bool) -> None:
+    """``--json`` summary on stdout, or one line per face on stderr."""
     summary = {"latents": str(out), "faces": [
         {"index": f.index, "box": [round(v, 2) for v in f.box], "lpips": round(f.metrics["lpips"], 4),
          "psnr": round(f.metrics["psnr"], 2), "seconds": round(f.metrics["seconds"], 2)} for f in results]}
     if json_out:
         typer.echo(json.dumps(summary))
-    else:
-        for f in summary["faces"]:
-            info(f"face {f['index']}: LPIPS {f['lpips']:.4f}, PSNR {f['psnr']:.2f} dB, {f['seconds']:.1f} s")
-        info(f"wrote {out}")
+        return
+    for f in summary["faces"]:
+        info(f"face {f['index']}: LPIPS {f['lpips']:.4f}, PSNR {f['psnr']:.2f} dB, {f['seconds']:.1f} s")
+    info(f"wrote {out}")
