@@ -34,7 +34,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def evaluate(clf: EmotionClassifier, images: np.ndarray, labels: np.ndarray, batch: int = 512) -> dict:
+def evaluate(clf: EmotionClassifier, images: np.ndarray, labels: np.ndarray, batch: int = 64) -> dict:
     """Accuracy, per-class accuracy and confusion (rows true, columns predicted) of ``clf``."""
     preds = []
     with torch.no_grad():
@@ -101,7 +101,10 @@ def export(best: Path, data_path: Path, out_dir: Path, device=torch.device("cpu"
     metrics = {s: evaluate(clf, *(lambda d: (d.images, d.labels))(data.split(s))) for s in ("PublicTest", "PrivateTest")}
     sec_per_face = (time.time() - t0) / sum(m["n"] for m in metrics.values())
     state = ck["state"]
-    config["training"] = {"epochs_run": state["epoch"], "epochs_planned": state.get("epochs"),
+    prev = state.get("previous", {"epochs": 0, "images_seen": 0, "wall_s": 0.0})
+    config["training"] = {"epochs_run": state["epoch"], "previous_stage": prev if prev["epochs"] else None,
+                          "total_images_seen": state["images_seen"] + prev["images_seen"],
+                          "total_wall_minutes": round((state["wall_s"] + prev["wall_s"]) / 60, 1), "epochs_planned": state.get("epochs"),
                           "images_seen": state["images_seen"], "wall_minutes": round(state["wall_s"] / 60, 1),
                           "device": f"{ck.get('device', 'cpu')} ({platform.processor() or platform.machine()}), "
                                     f"{ck['args'].get('threads')} thread(s), bf16 autocast {ck.get('bf16')}",
@@ -113,15 +116,28 @@ def export(best: Path, data_path: Path, out_dir: Path, device=torch.device("cpu"
     torch.save(half, tmp)
     os.replace(tmp, out_dir / "weights.pt")
     _write_atomic(out_dir / "config.json", (json.dumps(config, indent=2) + "\n").encode())
-    draw_curve(state["history"], out_dir / "learning_curve.png")
+    history = state["history"]
+    logged = best.parent / "history.json"  # the whole run so far, also the epochs after the best one
+    if logged.is_file():
+        history = max(history, json.loads(logged.read_text()), key=len)
+    draw_curve(history, out_dir / "learning_curve.png")
     _write_atomic(out_dir / "MODEL_CARD.md", model_card(config, metrics, state, sec_per_face).encode())
-    print(json.dumps(config["metrics"]), f"{sec_per_face * 1000:.2f} ms/face (eval batches of 512)", flush=True)
+    print(json.dumps(config["metrics"]), f"{sec_per_face * 1000:.2f} ms/face (eval batches of 64)", flush=True)
     return metrics
 
 
 def _table(conf: list[list[int]]) -> str:
     head = "| true \\ predicted | " + " | ".join(EMOTIONS) + " |\n|---|" + "---:|" * len(EMOTIONS) + "\n"
     return head + "".join(f"| {e} | " + " | ".join(str(v) for v in row) + " |\n" for e, row in zip(EMOTIONS, conf))
+
+
+def _command(a: dict) -> str:
+    """The training command line, from a checkpoint's recorded arguments."""
+    cmd = (f"python scripts/train_classifier.py --run-dir {a.get('run_dir')} --epochs {a.get('epochs')} "
+           f"--threads {a.get('threads')} --seed {a.get('seed')}")
+    if a.get("init") not in (None, "None"):
+        cmd += f" --lr {a.get('lr')} --init {a.get('init')}"
+    return cmd
 
 
 def model_card(config: dict, metrics: dict, state: dict, sec_per_face: float) -> str:
@@ -151,11 +167,13 @@ def model_card(config: dict, metrics: dict, state: dict, sec_per_face: float) ->
         "ORIGINAL FER2013 labels mapped to the project's vocabulary. FER+ votes were not used: the shared CSV "
         "keeps 176 recovered rows at its end, so its rows are not in the vote file's order.", "",
         "## Training", "",
-        f"- Command: `python scripts/train_classifier.py --run-dir /work/runs/classifier --epochs "
-        f"{tr['epochs_planned']} --threads {tr['args'].get('threads')} --seed {tr['args'].get('seed')}`.",
+        f"- Command: `{_command(tr['args'])}`.",
         f"- Epochs run: {tr['epochs_run']} of {tr['epochs_planned']} planned; shipped weights are from epoch "
         f"{best_epoch} (best PublicTest); images seen: {tr['images_seen']:,}; wall time: {tr['wall_minutes']} min; "
         f"device: {tr['device']}.",
+        *([f"- This was a second cycle (`--init {tr['previous_stage']['run']}`, lower peak learning rate) after "
+           f"{tr['previous_stage']['epochs']} epochs; in all: {tr['total_images_seen']:,} images seen, "
+           f"{tr['total_wall_minutes']} min of training."] if tr.get("previous_stage") else []),
         f"- Recipe: batch {tr['args'].get('batch')}, SGD Nesterov momentum 0.9, one-cycle cosine LR (max "
         f"{tr['args'].get('lr')}), weight decay {tr['args'].get('weight_decay')} (not on BN/bias), label smoothing "
         f"{tr['args'].get('label_smoothing')}; augmentation: random affine {tr['args'].get('crop')}×"
@@ -170,7 +188,7 @@ def model_card(config: dict, metrics: dict, state: dict, sec_per_face: float) ->
         lines += [f"### {split}: accuracy {m['accuracy'] * 100:.2f} % on {m['n']} faces", "",
                   "Per-class accuracy: " + ", ".join(f"{e} {v * 100:.1f} %" for e, v in m["per_class"].items()), "",
                   _table(m["confusion"])]
-    lines += [f"Speed: {sec_per_face * 1000:.2f} ms per face on the training machine's CPU (batches of 512, "
+    lines += [f"Speed: {sec_per_face * 1000:.2f} ms per face on the training machine's CPU (batches of 64, "
               "flip TTA, while other jobs shared the cores).", "",
               "## Limits", "",
               "FER2013 is low-resolution, noisy (human accuracy about 65 %) and imbalanced (disgust ≈ 1.5 % of faces); "

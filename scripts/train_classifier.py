@@ -55,6 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--patience", type=int, default=0, help="stop after this many epochs without a PublicTest gain (0: never)")
     p.add_argument("--max-batches", type=int, default=0, help="debug: batches per epoch (0: all)")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from the weights of another run's best.pt (a second, warm-restarted cycle)")
     p.add_argument("--export-only", action="store_true")
     p.add_argument("--export-dir", type=Path, default=REPO / "directions" / "models" / "classifier")
     p.add_argument("--no-export", action="store_true")
@@ -100,7 +102,7 @@ def centre_crop(x: torch.Tensor, crop: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_probs(model, images_u8: torch.Tensor, crop: int, device, bf16: bool, batch: int = 512) -> torch.Tensor:
+def predict_probs(model, images_u8: torch.Tensor, crop: int, device, bf16: bool, batch: int = 64) -> torch.Tensor:
     """Softmax probabilities [N, 7] averaged over the centre crop and its mirror (flip TTA)."""
     model.eval()
     out = []
@@ -186,6 +188,14 @@ def main(argv=None) -> None:
                                                 div_factor=20, final_div_factor=200)
     gen = torch.Generator().manual_seed(args.seed)
     state = {"epochs": args.epochs, "epoch": 0, "history": [], "best_acc": -1.0, "wall_s": 0.0, "images_seen": 0}
+    if args.init is not None and not (args.resume and (args.run_dir / "last.pt").is_file()):
+        ck = torch.load(args.init, map_location=device, weights_only=True)
+        model.load_state_dict(ck["model"])
+        prev = ck["state"]
+        state["previous"] = {"run": str(args.init), "epochs": prev["epoch"] + prev.get("previous", {}).get("epochs", 0),
+                             "images_seen": prev["images_seen"] + prev.get("previous", {}).get("images_seen", 0),
+                             "wall_s": prev["wall_s"] + prev.get("previous", {}).get("wall_s", 0.0)}
+        print(f"initialised from {args.init} ({state['previous']['epochs']} epochs before)", flush=True)
     last = args.run_dir / "last.pt"
     if args.resume and last.is_file():
         ck = torch.load(last, map_location=device, weights_only=False)

@@ -114,7 +114,7 @@ def _image_paths(input: Path) -> list[Path]:
     return paths
 
 
-def _classify_crops(clf, paths: list[Path], batch: int = 256) -> list[dict]:
+def _classify_crops(clf, paths: list[Path], batch: int = 64) -> list[dict]:
     """Each whole image is one face; box [0, 0, W, H]."""
     from inversion.images import read_photo  # noqa: PLC0415
 
@@ -164,12 +164,12 @@ def _classify_csv(clf, path: Path, split: str) -> dict:
     else:
         split = "all"
     preds = []
-    for i in range(0, len(data), 512):
-        x = torch.from_numpy(data.images[i:i + 512]).float().unsqueeze(1) / 127.5 - 1.0
+    for i in range(0, len(data), 64):  # small batches: large ones are slower on the CPU
+        x = torch.from_numpy(data.images[i:i + 64]).float().unsqueeze(1) / 127.5 - 1.0
         with torch.no_grad():
             preds.append(clf.predict(x).argmax(1).cpu().numpy())
-        if len(data) > 2048:
-            info(f"classified {min(i + 512, len(data))}/{len(data)} faces")
+        if len(data) > 2048 and i % 2048 == 0:
+            info(f"classified {min(i + 64, len(data))}/{len(data)} faces")
     pred = np.concatenate(preds)
     conf = np.zeros((len(EMOTIONS), len(EMOTIONS)), dtype=np.int64)
     np.add.at(conf, (data.labels, pred), 1)
