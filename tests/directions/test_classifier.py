@@ -100,6 +100,6 @@ def test_shipped_classifier_accuracy(shared):
     with torch.no_grad():
         probs = clf.predict(list(data.images[:500]))
     accuracy = float((probs.argmax(1).numpy() == data.labels[:500]).mean())
-    assert accuracy >= 0.52, accuracy
+    assert accuracy >= 0.60, accuracy
     # the card's figure on the whole split is consistent with this subset
     assert abs(accuracy - config["metrics"]["PrivateTest"]["accuracy"]) < 0.06
