@@ -13,6 +13,7 @@ from typing import Annotated, Callable, Optional, TypeVar
 
 import typer
 
+from cuda_ops import OpsUnavailableError
 from inversion.errors import FaceLatentError
 
 F = TypeVar("F", bound=Callable)
@@ -53,7 +54,7 @@ def handle_user_errors(command: F) -> F:
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except FaceLatentError as err:
+        except (FaceLatentError, OpsUnavailableError) as err:
             fail(str(err))
         except OSError as err:
             fail(_describe_os_error(err))
