@@ -12,6 +12,8 @@ Inputs, chosen by what INPUT is:
   (FER2013-like crop) and classified; boxes are the detector's ``[x0, y0, x1, y1]`` photo pixels.
 - a video (mp4/mov/avi/mkv/webm/m4v): one sample every ``--every`` seconds, faces followed from one
   sample to the next by box overlap; lines like ``00:00:03  face 0  joy 73%``.
+- ``webcam:N`` (``webcam`` = ``webcam:0``): camera N, sampled every ``--every`` seconds of wall-clock time,
+  the same lines, until Ctrl-C.
 
 Probabilities are in EMOTIONS order (joy, fear, anger, sadness, disgust, surprise, neutral).
 """
@@ -58,6 +60,12 @@ def classify(
     from directions.classifier import EmotionClassifier  # noqa: PLC0415 (keeps --help fast)
     from inversion.devices import pick_device  # noqa: PLC0415
 
+    webcam = _webcam_index(str(input))
+    if webcam is not None:
+        if aligned or attack is not None or json_out:
+            raise FaceLatentError("webcam input takes no --aligned, --attack or --json")
+        _classify_webcam(EmotionClassifier.load(classifier, pick_device(device)), webcam, every)
+        return
     if not input.exists():
         raise ImageReadError(f"no such file or folder: {input}")
     name = input.name.lower()
@@ -291,3 +299,41 @@ def _classify_video(clf, path: Path, every: float, json_out: bool) -> None:
         raise ImageReadError(f"no frames could be read from video {path}")
     if json_out:
         typer.echo(json.dumps({"video": str(path), "every": every, "fps": fps, "samples": samples}))
+
+
+def _webcam_index(text: str) -> Optional[int]:
+    """``webcam`` → 0, ``webcam:N`` → N, anything else → None."""
+    if text == "webcam":
+        return 0
+    if text.startswith("webcam:") and text[7:].isdigit():
+        return int(text[7:])
+    return None
+
+
+def _classify_webcam(clf, index: int, every: float) -> None:
+    import time  # noqa: PLC0415
+
+    import cv2  # noqa: PLC0415
+
+    if not every > 0:
+        raise FaceLatentError(f"--every must be a positive number of seconds, not {every}")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our one-line error instead of WARN lines
+    capture = cv2.VideoCapture(index)
+    if not capture.isOpened():
+        raise ImageReadError(f"cannot open camera {index} (webcam:{index})")
+    tracks, next_id, start = {}, 0, time.monotonic()
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                raise ImageReadError(f"camera {index} stopped delivering frames")
+            t = time.monotonic() - start
+            faces = _faces_in_photo(clf, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), str(clf.device))
+            next_id = _assign_ids(faces, tracks, next_id)
+            tracks = {f["id"]: f["box"] for f in faces}
+            stamp = f"{int(t) // 3600:02d}:{int(t) // 60 % 60:02d}:{int(t) % 60:02d}"
+            typer.echo(f"{stamp}  no face" if not faces else
+                       "\n".join(f"{stamp}  face {f['id']}  {_top(f)}" for f in faces))
+            time.sleep(max(0.0, every - (time.monotonic() - start - t)))
+    finally:
+        capture.release()

@@ -134,6 +134,8 @@ def test_photo_and_video_faces(tmp_path, shared):
 
 @pytest.mark.parametrize("args, message", [
     (["{tmp}/absent.png", "--aligned"], "no such file"),
+    (["webcam:57"], "cannot open camera 57"),
+    (["webcam", "--json"], "webcam input takes no"),
     (["{tmp}/face.png", "--attack", "joy", "-o", "{tmp}/o.png"], "--attack works on one face crop"),
     (["{tmp}/face.png", "--aligned", "--attack", "bliss", "-o", "{tmp}/o.png"], "unknown emotion 'bliss'"),
     (["{tmp}/face.png", "--aligned", "--attack", "joy", "-o", "{tmp}/o.jpg"], "must be a .png"),
