@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from directions.classifier import DEFAULT_ARCH, DEFAULT_MODEL_DIR, EmotionClassifier, build_model
+from directions.classifier import DEFAULT_ARCH, DEFAULT_MODEL_DIR, EmotionClassifier, build_model, targeted_attack
 from directions.emotions import EMOTIONS
 from directions.fer2013 import read_fer2013
 from inversion.errors import CheckpointError, FaceLatentError, ImageReadError
@@ -103,3 +103,22 @@ def test_shipped_classifier_accuracy(shared):
     assert accuracy >= 0.60, accuracy
     # the card's figure on the whole split is consistent with this subset
     assert abs(accuracy - config["metrics"]["PrivateTest"]["accuracy"]) < 0.06
+
+
+def test_targeted_attack_rgb_and_noop(shared):
+    """The attack on an RGB crop of another size reaches the target within a few grey levels."""
+    clf = EmotionClassifier.load()
+    face = read_fer2013(shared("data", "fer2013", "fer2013.csv.gz")).split("PrivateTest").images[2]
+    rgb = np.ascontiguousarray(np.repeat(np.kron(face, np.ones((2, 2), np.uint8))[..., None], 3, -1))  # 96×96×3
+    with torch.no_grad():
+        order = clf.predict(rgb)[0].argsort(descending=True)
+    same, info = targeted_attack(clf, rgb, EMOTIONS[int(order[0])])
+    assert info["linf"] == 0 and np.array_equal(same, rgb)
+    target = EMOTIONS[int(order[2])]
+    adv, info = targeted_attack(clf, rgb, target)
+    assert adv.shape == rgb.shape and adv.dtype == np.uint8
+    assert info["linf"] == int(np.abs(adv.astype(int) - rgb.astype(int)).max()) <= 8
+    with torch.no_grad():
+        assert EMOTIONS[int(clf.predict(adv).argmax(1)[0])] == target
+    with pytest.raises(FaceLatentError, match="unknown emotion"):
+        targeted_attack(clf, rgb, "bliss")
