@@ -1,0 +1,198 @@
+"""``facelatent animate``: the main job, a photo -> a video in which every face performs an emotion.
+
+Wires options and files to :func:`editor.pipeline.animate_photo`: the generator (``-g``, default
+the embedded one), the directions (``-d``, default the embedded ones for the embedded generator),
+the emotion blend, the seed (printed when drawn fresh), the optional latents file from
+``facelatent invert``, and the output. The video goes to ``-o`` or, by default, beside the photo
+as ``PHOTO-STEM_EMOTION.mp4`` (a blend such as ``joy:0.6,surprise:0.4`` gives
+``PHOTO-STEM_joy60-surprise40.mp4``). Progress bars per stage go to stderr; the last line on
+stderr says where the video went (``--json``: a summary on stdout instead).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info
+from inversion.errors import FaceLatentError
+
+DEFAULT_DIRECTIONS_DIR = Path(__file__).resolve().parents[2] / "directions" / "models" / "default_directions"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("animate")(animate)
+
+
+def default_output(photo: Path, label: str) -> Path:
+    """``photo.jpg`` + ``joy`` -> ``photo_joy.mp4`` beside the photo (a blend: ``joy60-surprise40``)."""
+    parts = []
+    for item in label.split(","):
+        name, _, weight = item.partition(":")
+        parts.append(name + (f"{round(float(weight) * 100):d}" if weight else ""))
+    return photo.with_name(f"{photo.stem}_{'-'.join(parts)}.mp4")
+
+
+def default_directions_file() -> Optional[Path]:
+    """The embedded default direction file (``directions.pt`` preferred, else the only ``.pt``), or None."""
+    if not DEFAULT_DIRECTIONS_DIR.is_dir():
+        return None
+    preferred = DEFAULT_DIRECTIONS_DIR / "directions.pt"
+    if preferred.is_file():
+        return preferred
+    files = sorted(DEFAULT_DIRECTIONS_DIR.glob("*.pt"))
+    return files[0] if len(files) == 1 else None
+
+
+def resolve_directions(generator: Optional[Path], directions: Optional[Path]) -> Path:
+    """The direction file to use: ``-d``, else the embedded one (only with the embedded generator)."""
+    if directions is not None:
+        return directions
+    if generator is not None:
+        raise FaceLatentError("-g/--generator needs directions for that generator: pass -d/--directions "
+                              "(make them with `facelatent directions train`)")
+    found = default_directions_file()
+    if found is None:
+        raise FaceLatentError("the embedded default directions are not available in this version; pass "
+                              "-g/--generator and -d/--directions (from `facelatent directions train`)")
+    return found
+
+
+@contextlib.contextmanager
+def stage_progress(enabled: bool = True):
+    """A rich progress display on stderr with one bar per stage; yields ``progress(stage, done, total)``."""
+    if not enabled:
+        yield lambda stage, done, total: None
+        return
+    from rich.console import Console  # noqa: PLC0415
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+    tasks: dict[str, int] = {}
+    with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True)) as bar:
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield progress
+
+
+def parse_faces(text: Optional[str]) -> Optional[list[int]]:
+    """``"0,2"`` -> ``[0, 2]`` (sorted, unique); None -> None (all faces)."""
+    if text is None:
+        return None
+    try:
+        chosen = sorted({int(p) for p in text.replace(" ", "").split(",") if p != ""})
+    except ValueError:
+        raise FaceLatentError(f"bad --faces '{text}': use face indices like 0,2 (see `facelatent detect`)") from None
+    if not chosen:
+        raise FaceLatentError("--faces names no face")
+    return chosen
+
+
+@handle_user_errors
+def animate(
+    photo: Annotated[Path, typer.Argument(help="Photo with one or more faces (JPEG, PNG, WebP, BMP).")],
+    emotion: Annotated[str, typer.Option("--emotion", "-e", help="joy, fear, anger, sadness, disgust or surprise, "
+                       "or a blend such as joy:0.6,surprise:0.4.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Video to write (.mp4). Default: "
+                      "PHOTO-STEM_EMOTION.mp4 beside the photo.")] = None,
+    generator: GeneratorOption = None,
+    directions: Annotated[Optional[Path], typer.Option("--directions", "-d", help="Direction file for the "
+                          "generator (`facelatent directions train`). Default: the embedded directions.")] = None,
+    duration: Annotated[float, typer.Option("--duration", help="Seconds, 2 to 10.")] = 4.0,
+    fps: Annotated[float, typer.Option("--fps", help="Frames per second.")] = 60.0,
+    intensity: Annotated[float, typer.Option("--intensity", help="Strength of the emotion, 0 to 1.")] = 0.7,
+    seed: SeedOption = None,
+    faces: Annotated[Optional[str], typer.Option("--faces", help="Which faces, e.g. 0,2 (left to right, as "
+                     "`facelatent detect` numbers them). Default: all.")] = None,
+    latents: Annotated[Optional[Path], typer.Option("--latents", help="Latents file of this photo from "
+                       "`facelatent invert` (skips detection and inversion).")] = None,
+    preview: Annotated[Optional[Path], typer.Option("--preview", help="Also write a contact sheet of "
+                       "frames (PNG).")] = None,
+    crf: Annotated[int, typer.Option("--crf", help="H.264 quality, 0 (lossless) to 51; 18 is visually "
+                   "near lossless.")] = 18,
+    steps: Annotated[int, typer.Option("--steps", min=0, help="Projector steps per face after the encoder "
+                     "(more: closer reconstruction, slower).")] = 40,
+    device: DeviceOption = "auto",
+    json_out: JsonOption = False,
+) -> None:
+    """Animate every face of PHOTO performing an emotion; writes an H.264 video."""
+    from directions.direction_file import load_directions  # noqa: PLC0415
+    from editor.emotion_spec import parse_emotion_spec  # noqa: PLC0415
+    from editor.pipeline import AnimateOptions  # noqa: PLC0415
+    from editor.trajectory import fresh_seed, validate_timing  # noqa: PLC0415
+    from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
+    from inversion.devices import pick_device  # noqa: PLC0415
+    from inversion.images import read_photo  # noqa: PLC0415
+
+    spec = parse_emotion_spec(emotion)
+    validate_timing(duration, fps, intensity)
+    if not 0 <= crf <= 51:
+        raise FaceLatentError(f"--crf must be between 0 and 51, got {crf}")
+    chosen = parse_faces(faces)
+    out = output or default_output(photo, spec.label())
+    if out.suffix.lower() != ".mp4":
+        raise FaceLatentError(f"the output must be an .mp4 file, got {out.name}")
+    image = read_photo(photo)
+    directions_path = resolve_directions(generator, directions)
+    torch_device = pick_device(device)
+    G = load_generator(generator, torch_device)
+    direction_set = load_directions(directions_path, generator_identity(G))
+    if seed is None:
+        seed = fresh_seed()
+        info(f"seed: {seed} (pass --seed {seed} to make this video again)")
+    options = AnimateOptions(emotion=spec, seed=int(seed), duration=duration, fps=fps, intensity=intensity,
+                             faces=chosen, steps=steps, crf=crf, preview_frames=8 if preview else 0)
+    result = _run(image, G, direction_set, out, options, latents, str(torch_device))
+    if preview is not None and result.preview is not None:
+        from editor.preview import write_png  # noqa: PLC0415
+        write_png(preview, result.preview)
+    _report(result, options, preview, json_out)
+
+
+def _run(image, G, direction_set, out: Path, options, latents_path: Optional[Path], device: str):
+    from editor.pipeline import animate_photo  # noqa: PLC0415
+
+    data, lpips, encoder = None, None, None
+    if latents_path is not None:
+        from inversion.latents_file import load_latents  # noqa: PLC0415
+        data = load_latents(latents_path, G)
+    else:
+        if options.steps > 0:
+            from inversion.lpips import LPIPS  # noqa: PLC0415
+            lpips = LPIPS("alex").to(G.mapping.w_avg.device)
+        encoder = _encoder(G)
+    with stage_progress() as progress:
+        return animate_photo(image, G, direction_set, out, options, lpips=lpips, encoder=encoder, latents=data,
+                             device=device, progress=progress)
+
+
+def _encoder(G):
+    """The embedded encoder when ``G`` is the generator it was trained for, else None."""
+    try:
+        from inversion.encoder import encoder_for  # noqa: PLC0415
+    except ImportError:
+        return None
+    return encoder_for(G, G.mapping.w_avg.device)
+
+
+def _report(result, options, preview: Optional[Path], json_out: bool) -> None:
+    summary = {"video": str(result.video), "frames": result.num_frames, "fps": options.fps,
+               "width": result.size[0], "height": result.size[1], "seed": options.seed,
+               "emotion": options.emotion.label(), "animated": result.animated, "still": result.still,
+               "half_strength_s": [round(m.half_strength_time(), 3) for m in result.motions],
+               "seconds": {k: round(v, 2) for k, v in result.timings.items()},
+               "preview": str(preview) if preview else None}
+    if result.still:
+        info(f"face(s) {', '.join(map(str, result.still))} too small to animate: left still")
+    if not result.animated:
+        info("no face large enough to animate: the video shows the still photo")
+    if json_out:
+        typer.echo(json.dumps(summary))
+    info(f"wrote {result.video} ({result.num_frames} frames, {options.fps:g} fps)")

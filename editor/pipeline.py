@@ -1,0 +1,207 @@
+"""The end-to-end animate pipeline: photo -> video in which every face performs an emotion.
+
+Stages (each a plain function of explicit inputs; the CLI only wires options and prints):
+
+1. **detect** faces and 68 landmarks (:func:`inversion.faces.find_faces`); faces smaller than
+   :data:`editor.face_edit.MIN_ANIMATED_FACE` stay still;
+2. **align** each chosen face with the generator's ``config["alignment"]`` variant, at the
+   generator's resolution (to invert) and at the face's own size (to composite);
+3. **invert**: encoder (when the generator has one) + a few projector steps, or the latents of
+   ``facelatent invert`` (``latents_path``);
+4. **plan**: per face a seeded motion plan (:func:`editor.trajectory.plan_faces`: onset, rise,
+   apex, living hold, head motion) and latent noise restricted to the span of the direction set's
+   emotion directions (the expression subspace, leaving identity alone); the latent path
+   ``w(t) = w0 + s(t)·d + n(t)`` with ``d`` the (blended) direction at its recommended strength;
+5. **render + composite + encode**, streaming chunk by chunk (:mod:`editor.render`,
+   :class:`editor.video.VideoWriter`): exactly ``round(duration · fps)`` frames, H.264 yuv420p.
+
+Randomness: the run seed drives every motion plan; inversion uses seeds ``invert_seed + face
+index`` (the same latent whatever the run seed), so the same seed gives the same video bit for bit.
+``progress(stage, done, total)`` is called as the stages advance; :class:`AnimateResult` carries
+the seconds each stage took.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from directions.direction_file import DirectionSet
+from editor.emotion_spec import EmotionSpec
+from editor.face_edit import MIN_ANIMATED_FACE, EditableFace, faces_from_latents_file, invert_faces, prepare_face, too_small
+from editor.preview import PreviewCollector
+from editor.render import FrameCompositor, render_frames
+from editor.trajectory import (
+    DEFAULT_DURATION, DEFAULT_FPS, DEFAULT_INTENSITY, FaceMotion, blend_directions, head_transforms, latent_noise,
+    latent_path, plan_faces, validate_timing,
+)
+from editor.video import VideoWriter
+from inversion.errors import FaceLatentError
+
+Progress = Callable[[str, int, int], None]
+DEFAULT_STEPS = 40
+#: Latent noise: expected norm as a fraction of the direction's recommended strength.
+NOISE_FRACTION = 0.12
+
+
+class NoFaceError(FaceLatentError):
+    """The photo has no face to animate."""
+
+
+@dataclass
+class AnimateOptions:
+    """What to make: emotion blend, timing, seed, faces, inversion effort, video quality."""
+
+    emotion: EmotionSpec
+    seed: int
+    duration: float = DEFAULT_DURATION
+    fps: float = DEFAULT_FPS
+    intensity: float = DEFAULT_INTENSITY
+    faces: Optional[Sequence[int]] = None
+    steps: int = DEFAULT_STEPS
+    invert_seed: int = 0
+    crf: int = 18
+    preset: str = "veryfast"
+    preview_frames: int = 8
+    min_face: float = MIN_ANIMATED_FACE
+    chunk: int = 24
+
+
+@dataclass
+class AnimateResult:
+    """What a run made: the video, the animated and still faces, plans, and seconds per stage."""
+
+    video: Path
+    num_frames: int
+    size: tuple[int, int]
+    animated: list[int]
+    still: list[int]
+    motions: list[FaceMotion]
+    faces: list[EditableFace]
+    timings: dict = field(default_factory=dict)
+    preview: Optional[np.ndarray] = None
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def choose_faces(found: list, wanted: Optional[Sequence[int]], min_face: float) -> tuple[list[int], list[int]]:
+    """(indices to animate, indices that stay still because they are too small) of the detections."""
+    indices = list(range(len(found))) if wanted is None else list(wanted)
+    bad = [i for i in indices if not 0 <= i < len(found)]
+    if bad:
+        raise FaceLatentError(f"--faces {bad[0]} is out of range: the photo has {len(found)} face(s), "
+                              f"indices 0 to {len(found) - 1}")
+    small = [i for i in indices if too_small(found[i].box, min_face)]
+    return [i for i in indices if i not in small], small
+
+
+def detect_stage(photo: np.ndarray, options: AnimateOptions, device: str):
+    """Detect faces; returns (all detections, indices to animate, indices left still)."""
+    from inversion.faces import find_faces  # noqa: PLC0415
+
+    detection = find_faces(photo, device=device)
+    found = detection.faces
+    if not found:
+        raise NoFaceError("no face found in the photo: nothing to animate")
+    animated, still = choose_faces(found, options.faces, options.min_face)
+    return found, animated, still
+
+
+def direction_for(directions: DirectionSet, spec: EmotionSpec) -> torch.Tensor:
+    """The blended W+ edit ``[num_ws, w_dim]`` at the directions' recommended strengths."""
+    missing = [e for e in spec.names if e not in directions.directions]
+    if missing:
+        raise FaceLatentError(f"the direction file has no direction for {', '.join(missing)} "
+                              f"(it has: {', '.join(directions.emotions) or 'none'})")
+    vectors, strengths = directions.offsets(spec.names)
+    return blend_directions(vectors, torch.tensor(spec.weights), strengths)
+
+
+def plan_paths(faces: list[EditableFace], directions: DirectionSet, options: AnimateOptions,
+               photo_hw) -> tuple[list[FaceMotion], list[torch.Tensor], list[np.ndarray]]:
+    """Per face: motion plan, W+ latent path ``[T, num_ws, w_dim]`` and head motion ``[T, 3, 3]``."""
+    edit = direction_for(directions, options.emotion)
+    basis = torch.stack([directions.offset(e).reshape(-1) for e in directions.emotions]).numpy()
+    plans = plan_faces(options.seed, len(faces), options.duration, options.fps, options.intensity,
+                       blink_rate_hz=0.0)
+    motions, paths, heads = [], [], []
+    for face, (motion, noise_seed) in zip(faces, plans):
+        noise = latent_noise(noise_seed, motion.times, basis, NOISE_FRACTION * float(edit.norm()))
+        noise = noise.reshape(len(motion.times), *face.latent.shape)
+        paths.append(latent_path(face.latent.cpu(), edit, motion.strength, noise))
+        heads.append(head_transforms(motion.head, face.landmarks[17:68].mean(axis=0), face.width))
+        motions.append(motion)
+    return motions, paths, heads
+
+
+def write_video(G: nn.Module, photo: np.ndarray, faces: list[EditableFace], paths, heads, out: Path,
+                options: AnimateOptions, progress: Progress) -> tuple[int, Optional[np.ndarray]]:
+    """Render, composite and encode every frame (streaming); returns (frames written, preview sheet)."""
+    num_frames = int(round(options.duration * options.fps))
+    compositor = FrameCompositor(G, photo, faces, heads)
+    preview = PreviewCollector(num_frames, options.preview_frames, options.fps) if options.preview_frames else None
+    with VideoWriter(out, options.fps, crf=options.crf, preset=options.preset, expected_frames=num_frames) as writer:
+        renderings = render_frames(G, faces, paths, options.chunk)
+        for i in range(num_frames):
+            frame = compositor.frame(i, next(renderings)) if faces else photo
+            writer.write(frame)
+            if preview is not None:
+                preview.offer(i, frame)
+            progress("rendering", i + 1, num_frames)
+    return writer.frames_written, (preview.sheet() if preview is not None else None)
+
+
+def animate_photo(photo: np.ndarray, G: nn.Module, directions: DirectionSet, out: Path, options: AnimateOptions, *,
+                  lpips: Optional[nn.Module] = None, encoder=None, latents=None, device: str = "cpu",
+                  progress: Optional[Progress] = None) -> AnimateResult:
+    """Run every stage on a uint8 RGB photo and write the video to ``out`` (atomic); see the module docstring.
+
+    ``latents``: a loaded latents file of this photo (its faces replace detection and inversion).
+    ``lpips`` is needed when ``options.steps > 0`` and no latents are given.
+    """
+    from inversion.checkpoints import generator_identity  # noqa: PLC0415
+
+    progress = progress or _noop
+    validate_timing(options.duration, options.fps, options.intensity)
+    directions.check_generator(generator_identity(G))
+    timings: dict[str, float] = {}
+    variant = G.config.get("alignment", "ffhq")
+    clock = time.perf_counter()
+    if latents is not None:
+        faces = faces_from_latents_file(photo, G, latents, G.img_resolution)
+        if options.faces is not None:
+            faces = [f for f in faces if f.index in set(options.faces)]
+        still = [f.index for f in faces if too_small(f.box, options.min_face)]
+        faces = [f for f in faces if f.index not in still]
+        timings["latents file"] = time.perf_counter() - clock
+    else:
+        progress("detecting", 0, 1)
+        found, animated, still = detect_stage(photo, options, device)
+        progress("detecting", 1, 1)
+        timings["detect"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        faces = [prepare_face(photo, i, found[i].box, found[i].landmarks68, variant, G.img_resolution)
+                 for i in animated]
+        timings["align"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        steps = options.steps
+        invert_faces(G, faces, lpips, steps, encoder=encoder, seed=options.invert_seed,
+                     progress=lambda step: progress("inverting", step.step + 1, steps))
+        timings["invert"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    motions, paths, heads = plan_paths(faces, directions, options, photo.shape) if faces else ([], [], [])
+    timings["plan"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    count, sheet = write_video(G, photo, faces, paths, heads, Path(out), options, progress)
+    timings["render+composite+encode"] = time.perf_counter() - clock
+    return AnimateResult(video=Path(out), num_frames=count, size=(photo.shape[1], photo.shape[0]),
+                         animated=[f.index for f in faces], still=list(still), motions=motions, faces=faces,
+                         timings=timings, preview=sheet)
