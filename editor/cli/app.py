@@ -26,6 +26,7 @@ def _root() -> None:
 
 # Each module below defines ``register(app)``; the order is the order of --help.
 COMMAND_MODULES = (
+    "editor.cli.animate",
     "editor.cli.info",
     "editor.cli.detect",
     "editor.cli.ops",
