@@ -155,8 +155,8 @@ def model_card(config: dict, metrics: dict, state: dict, sec_per_face: float) ->
         f"at the start of each stage, global average pooling, dropout, linear → 7 logits; {params / 1e6:.2f} M "
         "parameters, stored as float16 (a few MB).",
         "- Why: the whole budget was one shared CPU core for about 100 minutes (2 cores, shared with other "
-        "work, no GPU); at the start the machine was so loaded (100-200 images/s) that the schedule was cut to "
-        "20 epochs, which then ran in 44 min once the load eased. Training throughput was measured for several widths/depths at 1 thread: a plain "
+        "work, no GPU); at the start the machine was so loaded (100-200 images/s) that the first run's "
+        "schedule was cut from 60 to 20 epochs (it then ran in 44 min once the load eased). Training throughput was measured for several widths/depths at 1 thread: a plain "
         "ResNet-style net of ~1.5 M parameters trained on 40×40 crops with bf16 autocast ran at ~400 images/s "
         "on an idle core (about 2× float32), enough for tens of epochs; wider nets (2 M+, 64-channel stems) halved "
         "the rate. Residual blocks with BatchNorm train fast at a high learning rate; global average pooling keeps "
