@@ -109,7 +109,8 @@ def export(best: Path, data_path: Path, out_dir: Path, device=torch.device("cpu"
     config["training"] = {"epochs_run": len(history), "shipped_epoch": state["epoch"],
                           "previous_stage": prev if prev["epochs"] else None,
                           "total_images_seen": state["images_seen"] + prev["images_seen"],
-                          "total_wall_minutes": round((state["wall_s"] + prev["wall_s"]) / 60, 1), "epochs_planned": state.get("epochs"),
+                          "total_wall_minutes": round((state["wall_s"] + prev["wall_s"]) / 60, 1),
+                          "epochs_planned": state.get("epochs"),
                           "images_seen": state["images_seen"], "wall_minutes": round(state["wall_s"] / 60, 1),
                           "device": f"{ck.get('device', 'cpu')} ({platform.processor() or platform.machine()}), "
                                     f"{ck['args'].get('threads')} thread(s), bf16 autocast {ck.get('bf16')}",
@@ -156,7 +157,8 @@ def model_card(config: dict, metrics: dict, state: dict, sec_per_face: float) ->
         "parameters, stored as float16 (a few MB).",
         "- Why: the whole budget was one shared CPU core for about 100 minutes (2 cores, shared with other "
         "work, no GPU); at the start the machine was so loaded (100-200 images/s) that the first run's "
-        "schedule was cut from 60 to 20 epochs (it then ran in 44 min once the load eased). Training throughput was measured for several widths/depths at 1 thread: a plain "
+        "schedule was cut from 60 to 20 epochs (it then ran in 44 min once the load eased). "
+        "Training throughput was measured for several widths/depths at 1 thread: a plain "
         "ResNet-style net of ~1.5 M parameters trained on 40×40 crops with bf16 autocast ran at ~400 images/s "
         "on an idle core (about 2× float32), enough for tens of epochs; wider nets (2 M+, 64-channel stems) halved "
         "the rate. Residual blocks with BatchNorm train fast at a high learning rate; global average pooling keeps "

@@ -52,7 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto")
-    p.add_argument("--patience", type=int, default=0, help="stop after this many epochs without a PublicTest gain (0: never)")
+    p.add_argument("--patience", type=int, default=0,
+                   help="stop after this many epochs without a PublicTest gain (0: never)")
     p.add_argument("--max-batches", type=int, default=0, help="debug: batches per epoch (0: all)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init", type=Path, default=None,
@@ -88,7 +89,8 @@ def augment(x: torch.Tensor, crop: int, gen: torch.Generator) -> torch.Tensor:
     eh, ew = (r(n) * 0.3 * crop + 4).long(), (r(n) * 0.3 * crop + 4).long()
     ey, ex = (r(n) * (crop - eh)).long(), (r(n) * (crop - ew)).long()
     yy, xx = torch.arange(crop).view(1, crop, 1), torch.arange(crop).view(1, 1, crop)
-    box = (yy >= ey.view(-1, 1, 1)) & (yy < (ey + eh).view(-1, 1, 1)) & (xx >= ex.view(-1, 1, 1)) & (xx < (ex + ew).view(-1, 1, 1))
+    box = (yy >= ey.view(-1, 1, 1)) & (yy < (ey + eh).view(-1, 1, 1))
+    box = box & (xx >= ex.view(-1, 1, 1)) & (xx < (ex + ew).view(-1, 1, 1))
     box &= erase.view(-1, 1, 1)
     noise = r(n, 1, crop, crop) * 2 - 1
     return torch.where(box.unsqueeze(1), noise, out)
