@@ -186,6 +186,7 @@ def _report(result, options, preview: Optional[Path], json_out: bool) -> None:
     summary = {"video": str(result.video), "frames": result.num_frames, "fps": options.fps,
                "width": result.size[0], "height": result.size[1], "seed": options.seed,
                "emotion": options.emotion.label(), "animated": result.animated, "still": result.still,
+               "boxes": [[round(float(v), 2) for v in f.box] for f in result.faces],
                "half_strength_s": [round(m.half_strength_time(), 3) for m in result.motions],
                "seconds": {k: round(v, 2) for k, v in result.timings.items()},
                "preview": str(preview) if preview else None}

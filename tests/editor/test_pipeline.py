@@ -1,0 +1,149 @@
+"""The animate pipeline's stages on the fixture generator, with labelled landmarks (no detector run)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+from directions.direction_file import direction_set_from_fits
+from directions.fitting import fit_emotion_directions
+from editor.composite import touched_region
+from editor.emotion_spec import parse_emotion_spec
+from editor.face_edit import (
+    MIN_ANIMATED_FACE, crop_size_for, finish_faces, full_noise, known_pixels, prepare_face, render_latents,
+)
+from editor.pipeline import AnimateOptions, choose_faces, direction_for, plan_paths
+from editor.render import FrameCompositor, render_frames, uses_motion_transfer
+from inversion.checkpoints import generator_identity, load_generator
+from inversion.errors import FaceLatentError
+from inversion.faces import Face, read_imglab_xml
+from inversion.images import read_photo
+
+PHOTO = "2008_001322.jpg"
+
+
+@functools.lru_cache(maxsize=None)
+def _load(path: str):
+    return load_generator(path, "cpu")
+
+
+@pytest.fixture
+def generator(shared):
+    return _load(str(shared("fixtures", "stylegan2-ada_64_random.pkl")))
+
+
+def make_directions(G):
+    """Mean-difference directions of mapped latents grouped by a random linear rule (fixture only)."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        w = G.mapping(torch.randn(400, G.z_dim, generator=g), None)[:, 0]
+    labels = ((w - w.mean(0)) @ torch.randn(G.w_dim, 7, generator=g)).argmax(1)
+    fits = fit_emotion_directions(w, labels, torch.ones(len(w)), list(range(6)), 6, space="w", num_ws=G.num_ws)
+    return direction_set_from_fits(fits, generator=generator_identity(G), space="w", num_ws=G.num_ws, w_dim=G.w_dim)
+
+
+def labelled_faces(shared, G, photo):
+    """The photo's three faces from the labelled XML, prepared and given the generator's average latent."""
+    labels = read_imglab_xml(shared("data", "photos", "training_with_face_landmarks.xml"))[PHOTO]
+    labels = sorted(labels, key=lambda lab: lab.box[0] + lab.box[2])
+    faces = [prepare_face(photo, i, lab.box, lab.landmarks, "ffhq", G.img_resolution) for i, lab in enumerate(labels)]
+    for f in faces:
+        f.latent = G.mapping.w_avg.reshape(1, -1).repeat(G.num_ws, 1).clone()
+        f.noise = full_noise(G, None)
+    finish_faces(G, faces, None)
+    return faces
+
+
+def test_crop_size_follows_the_face_and_known_pixels_mark_the_photo(shared, generator):
+    photo = read_photo(shared("data", "photos", PHOTO))
+    faces = labelled_faces(shared, generator, photo)
+    for f in faces:
+        assert generator.img_resolution <= f.crop_size <= 1024 and f.crop_size % 2 == 0
+        assert f.photo_crop.shape == (f.crop_size, f.crop_size, 3)
+        assert f.target.shape == (64, 64, 3) and f.known.all()
+    assert crop_size_for(faces[0].landmarks * 0.05, "ffhq", 64) == 64  # a tiny face: never below R
+    assert crop_size_for(faces[0].landmarks * 40, "ffhq", 64) == 1024  # a huge one: capped
+    # The same face near the left edge: part of its crop lies outside the photo.
+    shifted = photo[:, 95:]
+    edge = prepare_face(shifted, 0, faces[0].box, faces[0].landmarks - [95, 0], "ffhq", 64)
+    assert 0.2 < edge.known.mean() < 1.0
+    assert edge.known[:, 0].max() == 0 and edge.known[:, -1].min() == 1
+    inside = known_pixels(shifted.shape, np.eye(3), 8)
+    assert inside.all()
+
+
+def test_batched_rendering_holds_noise_and_matches_single_renders(shared, generator):
+    photo = read_photo(shared("data", "photos", PHOTO))
+    faces = labelled_faces(shared, generator, photo)[:2]
+    faces[1].noise = {k: torch.randn(v.shape, generator=torch.Generator().manual_seed(1)) for k, v in faces[1].noise.items()}
+    finish_faces(generator, faces, None)
+    g = torch.Generator().manual_seed(2)
+    paths = [f.latent[None].repeat(7, 1, 1) + 0.3 * torch.randn(7, *f.latent.shape, generator=g) for f in faces]
+    paths[0][3] = paths[0][0]  # the same latent twice gives the same image: noise is constant per face
+    frames = list(render_frames(generator, faces, paths, chunk=3))
+    assert len(frames) == 7 and all(len(fr) == 2 for fr in frames)
+    assert np.array_equal(frames[0][0], frames[3][0])
+    for k, f in enumerate(faces):
+        single = render_latents(generator, paths[k][5:6], f.noise)
+        expect = ((single[0].clamp(-1, 1) + 1) * 127.5).round().permute(1, 2, 0).numpy()
+        assert np.abs(frames[5][k].astype(float) - expect).max() <= 1
+    assert not np.array_equal(frames[5][0], frames[5][1])
+
+
+def test_compositor_keeps_far_pixels_and_starts_from_the_photo(shared, generator):
+    photo = read_photo(shared("data", "photos", PHOTO))
+    faces = labelled_faces(shared, generator, photo)
+    assert all(uses_motion_transfer(generator, f) for f in faces)  # 64 px generator, faces of ~200 px crops
+    head = np.tile(np.eye(3), (2, 1, 1))
+    head[1, 0, 2] = 3.0  # frame 1: face 0 moved 3 px right
+    compositor = FrameCompositor(generator, photo, faces, [head, None, None])
+    still = compositor.frame(0, [f.reference for f in faces])
+    moved = compositor.frame(1, [255 - f.reference for f in faces])
+    touched = touched_region(photo.shape, compositor.layers)
+    assert 0.05 < touched.mean() < 0.8
+    assert np.array_equal(moved[~touched], photo[~touched])
+    diff_still = np.abs(still.astype(int) - photo).mean()
+    diff_moved = np.abs(moved.astype(int) - photo).mean()
+    assert diff_still < 0.5 < diff_moved  # the unedited frame is the photo up to resampling
+
+
+def test_paths_start_at_the_latent_and_faces_are_not_in_step(shared, generator):
+    photo = read_photo(shared("data", "photos", PHOTO))
+    faces = labelled_faces(shared, generator, photo)
+    directions = make_directions(generator)
+    options = AnimateOptions(emotion=parse_emotion_spec("joy:0.7,surprise:0.3"), seed=4, duration=2, fps=30)
+    motions, paths, heads = plan_paths(faces, directions, options, photo.shape)
+    assert [p.shape for p in paths] == [(60, generator.num_ws, generator.w_dim)] * 3
+    for face, path, head in zip(faces, paths, heads):
+        assert torch.equal(path[0], face.latent) and np.allclose(head[0], np.eye(3))
+        assert float((path[-1] - path[0]).norm()) > 0.3 * float(direction_for(directions, options.emotion).norm())
+    halves = sorted(m.half_strength_time() for m in motions)
+    assert min(np.diff(halves)) >= 0.05
+    again = plan_paths(faces, directions, options, photo.shape)[1]
+    assert all(torch.equal(a, b) for a, b in zip(paths, again))
+    # The latent noise stays in the span of the emotion directions (identity is left alone).
+    basis = torch.stack([directions.offset(e).reshape(-1) for e in directions.emotions]).double()
+    q, _ = torch.linalg.qr(basis.T)
+    edit = direction_for(directions, options.emotion).reshape(-1).double()
+    residual = (paths[0] - paths[0][:1]).reshape(60, -1).double()
+    outside = residual - (residual @ q) @ q.T
+    assert float(outside.abs().max()) < 1e-4 and float(residual.abs().max()) > 0
+    assert edit.norm() > 0
+
+
+def test_choose_faces_and_missing_directions(generator):
+    def face(size):
+        return Face((0.0, 0.0, float(size), float(size)), 1.0, np.zeros((5, 2)), np.zeros((68, 2)))
+    found = [face(100), face(MIN_ANIMATED_FACE - 1), face(60)]
+    assert choose_faces(found, None, MIN_ANIMATED_FACE) == ([0, 2], [1])
+    assert choose_faces(found, [2], MIN_ANIMATED_FACE) == ([2], [])
+    with pytest.raises(FaceLatentError, match="out of range"):
+        choose_faces(found, [3], MIN_ANIMATED_FACE)
+    directions = make_directions(generator)
+    partial = type(directions)(generator=directions.generator, space=directions.space, num_ws=directions.num_ws,
+                               w_dim=directions.w_dim, directions={"joy": directions.directions["joy"]})
+    with pytest.raises(FaceLatentError, match="no direction for fear"):
+        direction_for(partial, parse_emotion_spec("fear"))
