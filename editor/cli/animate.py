@@ -5,8 +5,8 @@ the embedded one), the directions (``-d``, default the embedded ones for the emb
 the emotion blend, the seed (printed when drawn fresh), the optional latents file from
 ``facelatent invert``, and the output. The video goes to ``-o`` or, by default, beside the photo
 as ``PHOTO-STEM_EMOTION.mp4`` (a blend such as ``joy:0.6,surprise:0.4`` gives
-``PHOTO-STEM_joy60-surprise40.mp4``). Progress bars per stage go to stderr; the last line on
-stderr says where the video went (``--json``: a summary on stdout instead).
+``PHOTO-STEM_joy60-surprise40.mp4``). Progress bars per stage go to stderr (cleared when done, then
+a line of seconds per stage); the last line on stderr says where the video went (``--json``: a summary on stdout instead).
 """
 
 from __future__ import annotations
@@ -64,15 +64,16 @@ def resolve_directions(generator: Optional[Path], directions: Optional[Path]) ->
 
 @contextlib.contextmanager
 def stage_progress(enabled: bool = True):
-    """A rich progress display on stderr with one bar per stage; yields ``progress(stage, done, total)``."""
-    if not enabled:
-        yield lambda stage, done, total: None
-        return
+    """Rich progress bars on stderr, one per stage, when stderr is a terminal; yields ``progress(stage, done, total)``."""
     from rich.console import Console  # noqa: PLC0415
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:  # no bars in logs and pipes: the summary lines say enough
+        yield lambda stage, done, total: None
+        return
     tasks: dict[str, int] = {}
     with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True)) as bar:
+                  console=console, transient=True) as bar:
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -144,15 +145,16 @@ def animate(
     torch_device = pick_device(device)
     G = load_generator(generator, torch_device)
     direction_set = load_directions(directions_path, generator_identity(G))
-    if seed is None:
-        seed = fresh_seed()
-        info(f"seed: {seed} (pass --seed {seed} to make this video again)")
+    fresh = seed is None
+    seed = fresh_seed() if fresh else seed
     options = AnimateOptions(emotion=spec, seed=int(seed), duration=duration, fps=fps, intensity=intensity,
                              faces=chosen, steps=steps, crf=crf, preview_frames=8 if preview else 0)
     result = _run(image, G, direction_set, out, options, latents, str(torch_device))
     if preview is not None and result.preview is not None:
         from editor.preview import write_png  # noqa: PLC0415
         write_png(preview, result.preview)
+    if fresh:
+        info(f"seed {seed}: pass --seed {seed} to make this video again")
     _report(result, options, preview, json_out)
 
 
@@ -196,4 +198,5 @@ def _report(result, options, preview: Optional[Path], json_out: bool) -> None:
         info("no face large enough to animate: the video shows the still photo")
     if json_out:
         typer.echo(json.dumps(summary))
+    info("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()))
     info(f"wrote {result.video} ({result.num_frames} frames, {options.fps:g} fps)")
