@@ -41,7 +41,7 @@ from inversion.networks.discriminator import Discriminator
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT / "inversion" / "models" / "default_generator"
 G_CONFIG = {"network": "stylegan2", "z_dim": 128, "c_dim": 0, "w_dim": 128, "img_resolution": 64,
-            "img_channels": 1, "mapping_kwargs": {"num_layers": 4},
+            "img_channels": 1, "mapping_kwargs": {"num_layers": 4, "lr_multiplier": 0.1},
             "synthesis_kwargs": {"channel_base": 2048, "channel_max": 128}, "alignment": "tight"}
 D_KWARGS = {"c_dim": 0, "img_resolution": 64, "img_channels": 1, "channel_base": 1024, "channel_max": 128}
 E_KWARGS = {"channels": (16, 32, 64, 128), "hidden": 512}
