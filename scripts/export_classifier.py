@@ -86,8 +86,20 @@ def _pick_eval_crop(model, base: dict, data, device) -> int:
     return max(scores, key=lambda c: (scores[c], -c))
 
 
-def export(best: Path, data_path: Path, out_dir: Path, device=torch.device("cpu"), bf16: bool = False) -> dict:
-    """Evaluate ``best`` (a best.pt from train_classifier.py) and write the model folder."""
+def _shipped_public_accuracy(out_dir: Path) -> float:
+    try:
+        return float(json.loads((out_dir / "config.json").read_text())["metrics"]["PublicTest"]["accuracy"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1.0
+
+
+def export(best: Path, data_path: Path, out_dir: Path, device=torch.device("cpu"), bf16: bool = False,
+           force: bool = False) -> dict:
+    """Evaluate ``best`` (a best.pt from train_classifier.py) and write the model folder.
+
+    Unless ``force``, the folder is left alone when the model already there scores at least as well on
+    PublicTest (the selection split), so a later, weaker run never replaces a better shipped model.
+    """
     ck = torch.load(best, map_location="cpu", weights_only=True)
     model = build_model(ck["arch"])
     model.load_state_dict(ck["model"])
@@ -116,6 +128,11 @@ def export(best: Path, data_path: Path, out_dir: Path, device=torch.device("cpu"
                                     f"{ck['args'].get('threads')} thread(s), bf16 autocast {ck.get('bf16')}",
                           "args": ck["args"]}
     config["metrics"] = {s: {"n": m["n"], "accuracy": round(m["accuracy"], 4)} for s, m in metrics.items()}
+    shipped = _shipped_public_accuracy(out_dir)
+    if not force and shipped >= round(metrics["PublicTest"]["accuracy"], 4):
+        print(f"kept the model in {out_dir}: its PublicTest accuracy {shipped:.4f} >= "
+              f"{metrics['PublicTest']['accuracy']:.4f} of {best} (use --force to replace it)", flush=True)
+        return metrics
     out_dir.mkdir(parents=True, exist_ok=True)
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     tmp = out_dir / "weights.pt.tmp"
@@ -207,6 +224,7 @@ if __name__ == "__main__":
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "fer2013" / "fer2013.csv.gz")
     p.add_argument("--out", type=Path, default=REPO / "directions" / "models" / "classifier")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--force", action="store_true", help="replace the model there even if it scores higher")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    export(a.checkpoint, a.data, a.out)
+    export(a.checkpoint, a.data, a.out, force=a.force)
