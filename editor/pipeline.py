@@ -143,19 +143,37 @@ def plan_paths(faces: list[EditableFace], directions: DirectionSet, options: Ani
 
 
 def write_video(G: nn.Module, photo: np.ndarray, faces: list[EditableFace], paths, heads, out: Path,
-                options: AnimateOptions, progress: Progress) -> tuple[int, Optional[np.ndarray]]:
-    """Render, composite and encode every frame (streaming); returns (frames written, preview sheet)."""
+                options: AnimateOptions, progress: Progress, timings: Optional[dict] = None):
+    """Render, composite and encode every frame (streaming); returns (frames written, preview sheet).
+
+    ``timings`` (when given) gets the seconds spent in each: "render" (synthesis), "composite"
+    (motion transfer, deformation, paste) and "encode" (waiting on ffmpeg, which runs alongside).
+    """
     num_frames = int(round(options.duration * options.fps))
+    spent = {"render": 0.0, "composite": 0.0, "encode": 0.0}
+    clock = time.perf_counter()
     compositor = FrameCompositor(G, photo, faces, heads)
     preview = PreviewCollector(num_frames, options.preview_frames, options.fps) if options.preview_frames else None
+    spent["composite"] += time.perf_counter() - clock
     with VideoWriter(out, options.fps, crf=options.crf, preset=options.preset, expected_frames=num_frames) as writer:
         renderings = render_frames(G, faces, paths, options.chunk)
         for i in range(num_frames):
-            frame = compositor.frame(i, next(renderings)) if faces else photo
-            writer.write(frame)
+            t0 = time.perf_counter()
+            rendered = next(renderings) if faces else []
+            t1 = time.perf_counter()
+            frame = compositor.frame(i, rendered) if faces else photo
             if preview is not None:
                 preview.offer(i, frame)
+            t2 = time.perf_counter()
+            writer.write(frame)
+            spent["render"] += t1 - t0
+            spent["composite"] += t2 - t1
+            spent["encode"] += time.perf_counter() - t2
             progress("rendering", i + 1, num_frames)
+        t0 = time.perf_counter()
+    spent["encode"] += time.perf_counter() - t0
+    if timings is not None:
+        timings.update(spent)
     return writer.frames_written, (preview.sheet() if preview is not None else None)
 
 
@@ -199,9 +217,7 @@ def animate_photo(photo: np.ndarray, G: nn.Module, directions: DirectionSet, out
     clock = time.perf_counter()
     motions, paths, heads = plan_paths(faces, directions, options, photo.shape) if faces else ([], [], [])
     timings["plan"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    count, sheet = write_video(G, photo, faces, paths, heads, Path(out), options, progress)
-    timings["render+composite+encode"] = time.perf_counter() - clock
+    count, sheet = write_video(G, photo, faces, paths, heads, Path(out), options, progress, timings)
     return AnimateResult(video=Path(out), num_frames=count, size=(photo.shape[1], photo.shape[0]),
                          animated=[f.index for f in faces], still=list(still), motions=motions, faces=faces,
                          timings=timings, preview=sheet)
