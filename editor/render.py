@@ -35,6 +35,13 @@ from editor.motion_transfer import transfer_motion
 
 #: Mask options for animated faces: room for an open mouth or a lifted brow.
 MASK_OPTIONS = {"forehead": 0.5, "erode": 0.02, "feather": 0.03, "grow": 0.06}
+#: The most output pixels one synthesis call makes (bounds memory for large generators).
+MAX_BATCH_PIXELS = 1 << 22
+
+
+def _synthesise(net: nn.Module, ws: torch.Tensor, noise: dict) -> np.ndarray:
+    out = torch.func.functional_call(net, noise, (ws,), {"noise_mode": "const"}, strict=False)
+    return tensors_to_images(out.clamp(-1, 1))
 
 
 def _groups(faces: Sequence[EditableFace]) -> list[list[int]]:
@@ -51,12 +58,14 @@ def render_frames(G: nn.Module, faces: Sequence[EditableFace], paths: Sequence[t
     """Yield, for every frame, one uint8 ``R x R x 3`` rendering per face (in ``faces`` order).
 
     ``paths[k]`` is face k's W+ path ``[T, num_ws, w_dim]`` (all the same T). Frames are made
-    ``chunk`` at a time for all faces of a group in one synthesis call.
+    ``chunk`` at a time for all faces of a group together, in synthesis calls of at most
+    :data:`MAX_BATCH_PIXELS` output pixels (1024 images at 64 px, 4 at 1024 px).
     """
     if not faces:
         return
     num_frames = int(paths[0].shape[0])
     device = G.mapping.w_avg.device
+    limit = max(1, MAX_BATCH_PIXELS // int(G.img_resolution) ** 2)
     groups = _groups(faces)
     for start in range(0, num_frames, chunk):
         stop = min(start + chunk, num_frames)
@@ -67,8 +76,8 @@ def render_frames(G: nn.Module, faces: Sequence[EditableFace], paths: Sequence[t
             noise = {name: torch.cat([faces[k].noise[name].expand(n, -1, -1, -1) for k in group])
                      for name in faces[group[0]].noise}
             net = G.synthesis if faces[group[0]].synthesis is None else faces[group[0]].synthesis
-            out = torch.func.functional_call(net, noise, (ws,), {"noise_mode": "const"}, strict=False)
-            out = tensors_to_images(out.clamp(-1, 1))
+            out = np.concatenate([_synthesise(net, ws[b:b + limit], {k: v[b:b + limit] for k, v in noise.items()})
+                                  for b in range(0, ws.shape[0], limit)])
             for j, k in enumerate(group):
                 images[k] = out[j * n:(j + 1) * n]
         for i in range(n):

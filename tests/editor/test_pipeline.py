@@ -99,6 +99,14 @@ def test_batched_rendering_holds_noise_and_matches_single_renders(shared, genera
         expect = ((single[0].clamp(-1, 1) + 1) * 127.5).round().permute(1, 2, 0).numpy()
         assert np.abs(frames[5][k].astype(float) - expect).max() <= 1
     assert not np.array_equal(frames[5][0], frames[5][1])
+    import editor.render as render  # noqa: PLC0415  (calls of at most 2 images give the same frames)
+    limit = render.MAX_BATCH_PIXELS
+    try:
+        render.MAX_BATCH_PIXELS = 2 * 64 * 64
+        small = list(render_frames(generator, faces, paths, chunk=3))
+    finally:
+        render.MAX_BATCH_PIXELS = limit
+    assert all(np.abs(a.astype(int) - b).max() <= 1 for fa, fb in zip(frames, small) for a, b in zip(fa, fb))
 
 
 def test_compositor_keeps_far_pixels_and_starts_from_the_photo(shared, generator):
