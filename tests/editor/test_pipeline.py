@@ -163,3 +163,26 @@ def test_choose_faces_and_missing_directions(generator):
                                w_dim=directions.w_dim, directions={"joy": directions.directions["joy"]})
     with pytest.raises(FaceLatentError, match="no direction for fear"):
         direction_for(partial, parse_emotion_spec("fear"))
+
+
+def test_small_faces_are_pasted_colour_matched(shared, generator):
+    import cv2  # noqa: PLC0415
+    big = read_photo(shared("data", "photos", PHOTO))
+    photo = cv2.resize(big, (150, 113), interpolation=cv2.INTER_AREA)  # faces of ~25 px: crops below 64 px
+    faces = labelled_faces(shared, generator, big)
+    scale = np.array([150 / 500, 113 / 375])
+    small = [prepare_face(photo, f.index, tuple(np.array(f.box) * np.tile(scale, 2)), (f.landmarks + 0.5) * scale - 0.5,
+                          "ffhq", 64) for f in faces]
+    for f in small:
+        f.latent, f.noise = faces[0].latent, faces[0].noise
+    finish_faces(generator, small, None)
+    assert all(f.crop_size == 64 and not uses_motion_transfer(generator, f) for f in small)
+    compositor = FrameCompositor(generator, photo, small)
+    assert all(c.layer.colour is not None for c in compositor.faces)
+    frame = compositor.frame(0, [f.reference for f in small])
+    touched = touched_region(photo.shape, compositor.layers)
+    assert np.array_equal(frame[~touched], photo[~touched])
+    assert np.abs(frame.astype(int) - photo)[touched].mean() > 1.0  # the generator's face replaced the photo's
+    # Colour matching: the pasted faces' mean colour is the photo's own there, not the rendering's.
+    inside = np.abs(frame.astype(int) - photo).max(axis=-1) > 0
+    assert np.abs(frame[inside].mean(0) - photo[inside].mean(0)).max() < 25
