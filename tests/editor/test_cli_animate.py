@@ -169,6 +169,21 @@ def test_edge_faces_odd_size_chosen_faces_and_preview(shared, workdir):
     assert np.asarray(Image.open(sheet)).shape[2] == 3
 
 
+def test_faces_too_small_stay_still_and_the_run_says_so(shared, workdir):
+    import cv2  # noqa: PLC0415
+    photo = cv2.resize(read_photo(shared(*PHOTO)), None, fx=0.33, fy=0.33, interpolation=cv2.INTER_AREA)
+    path = workdir / "small.png"
+    Image.fromarray(photo).save(path)  # faces of about 31, 26 and 34 px: the middle one is below 28
+    result, summary, out = animate(shared, workdir, "small", "--emotion", "sadness", "--duration", 2, "--fps", 10,
+                                   "--seed", 2, photo=path)
+    assert result.exit_code == 0, result.output
+    assert summary["animated"] == [0, 2] and summary["still"] == [1]
+    assert "face(s) 1 too small to animate: left still" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"wrote {out} (20 frames, 10 fps)"
+    frames = read_video(out)[:, :photo.shape[0], :photo.shape[1]]
+    curves = region_curves(frames, summary["boxes"])
+    assert all(curve.max() > 1.0 for curve in curves)
+
 def test_latents_file_from_invert_is_reused(shared, workdir):
     photo = read_photo(shared(*PHOTO))[120:330, 200:480]
     path = workdir / "two.png"
