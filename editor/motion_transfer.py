@@ -74,18 +74,27 @@ def warp_with_flow(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 
 def transfer_motion(photo_crop: np.ndarray, reference: np.ndarray, frame: np.ndarray,
-                    flow: np.ndarray | None = None, residual_gain: float = 1.0) -> np.ndarray:
+                    flow: np.ndarray | None = None, residual_gain: float = 1.0,
+                    residual_sigma: float = 0.0, residual_shrink: float = 0.0) -> np.ndarray:
     """The photo's aligned crop moved as the generator's face moved from ``reference`` to ``frame``.
 
     Returns float32 ``S x S x 3`` on the 0..255 scale (clip or round it as needed). The high
     frequencies come from ``photo_crop``; the residual ``frame − warp(reference, flow)``, resized
     to S and scaled by ``residual_gain``, brings in what the motion alone cannot (e.g. teeth).
-    ``flow`` may be passed when already computed (:func:`generator_flow`).
+    ``flow`` may be passed when already computed (:func:`generator_flow`). ``residual_sigma`` > 0
+    low-passes the residual with a Gaussian of that sigma in generator pixels first (keeps the
+    generator's pixel noise, which the upscaling would magnify into blotches, out of the photo);
+    ``residual_shrink`` > 0 soft-thresholds it by that many grey levels (``sign(r)·max(|r| − t, 0)``),
+    keeping strong new content such as teeth and dropping faint shading differences.
     """
     if flow is None:
         flow = generator_flow(reference, frame)
     moved = warp_with_flow(photo_crop, flow)
     residual = np.asarray(frame, dtype=np.float32) - warp_with_flow(reference, flow)
+    if residual_sigma > 0:
+        residual = cv2.GaussianBlur(residual, (0, 0), float(residual_sigma))
+    if residual_shrink > 0:
+        residual = np.sign(residual) * np.maximum(np.abs(residual) - float(residual_shrink), 0.0)
     size = photo_crop.shape[0]
     if residual.shape[0] != size:
         residual = cv2.resize(residual, (size, size), interpolation=cv2.INTER_LINEAR)

@@ -35,6 +35,9 @@ from editor.motion_transfer import transfer_motion
 
 #: Mask options for animated faces: room for an open mouth or a lifted brow.
 MASK_OPTIONS = {"forehead": 0.5, "erode": 0.02, "feather": 0.03, "grow": 0.06}
+#: Motion transfer: how the generator's residual (what the flow cannot explain) is added: its share,
+#: its low-pass in generator pixels and its soft threshold in grey levels (see transfer_motion).
+RESIDUAL = {"residual_gain": 1.0, "residual_sigma": 1.0, "residual_shrink": 12.0}
 #: The most output pixels one synthesis call makes (bounds memory for large generators).
 MAX_BATCH_PIXELS = 1 << 22
 
@@ -108,8 +111,10 @@ class FrameCompositor:
     """
 
     def __init__(self, G: nn.Module, photo: np.ndarray, faces: Sequence[EditableFace],
-                 heads: Optional[Sequence[Optional[np.ndarray]]] = None, mask_options: Optional[dict] = None):
+                 heads: Optional[Sequence[Optional[np.ndarray]]] = None, mask_options: Optional[dict] = None,
+                 residual: Optional[dict] = None):
         self.photo = photo
+        self.residual = dict(RESIDUAL if residual is None else residual)
         options = dict(MASK_OPTIONS if mask_options is None else mask_options)
         heads = list(heads) if heads is not None else [None] * len(faces)
         self.faces: list[FaceComposite] = []
@@ -128,7 +133,7 @@ class FrameCompositor:
         """Face k's crop for a frame from its rendering (motion-transferred photo crop, or the rendering)."""
         face = self.faces[k]
         if face.transfer:
-            return transfer_motion(face.photo_crop, face.reference, rendering)
+            return transfer_motion(face.photo_crop, face.reference, rendering, **self.residual)
         return rendering
 
     def frame(self, index: int, renderings: Sequence[np.ndarray]) -> np.ndarray:

@@ -186,3 +186,17 @@ def test_small_faces_are_pasted_colour_matched(shared, generator):
     # Colour matching: the pasted faces' mean colour is the photo's own there, not the rendering's.
     inside = np.abs(frame.astype(int) - photo).max(axis=-1) > 0
     assert np.abs(frame[inside].mean(0) - photo[inside].mean(0)).max() < 25
+
+
+def test_motion_transfer_residual_keeps_strong_new_content_and_drops_faint_shading():
+    from editor.motion_transfer import transfer_motion  # noqa: PLC0415
+    reference = np.full((64, 64, 3), 100.0, np.float32)
+    frame = reference.copy()
+    frame[8:28, 8:28] += 5.0    # faint shading change
+    frame[36:56, 36:56] += 60.0  # strong new content (teeth, say)
+    photo_crop = np.full((128, 128, 3), 80.0, np.float32)
+    plain = transfer_motion(photo_crop, reference, frame)
+    kept = transfer_motion(photo_crop, reference, frame, residual_sigma=1.0, residual_shrink=12.0)
+    faint, strong = (slice(30, 40), slice(30, 40)), (slice(90, 100), slice(90, 100))
+    assert np.allclose(plain[faint], 85, atol=1) and np.allclose(plain[strong], 140, atol=1)
+    assert np.allclose(kept[faint], 80, atol=0.5) and np.allclose(kept[strong], 128, atol=1)
