@@ -196,6 +196,10 @@ def animate_photo(photo: np.ndarray, G: nn.Module, directions: DirectionSet, out
     if latents is not None:
         faces = faces_from_latents_file(photo, G, latents, G.img_resolution)
         if options.faces is not None:
+            missing = sorted(set(options.faces) - {f.index for f in faces})
+            if missing:
+                raise FaceLatentError(f"--faces {missing[0]}: the latents file has faces "
+                                      f"{', '.join(str(f.index) for f in faces)} only")
             faces = [f for f in faces if f.index in set(options.faces)]
         still = [f.index for f in faces if too_small(f.box, options.min_face)]
         faces = [f for f in faces if f.index not in still]

@@ -198,6 +198,9 @@ def test_latents_file_from_invert_is_reused(shared, workdir):
     assert result.exit_code == 0, result.output
     assert summary["animated"] == [f["index"] for f in raw["faces"]] and len(summary["animated"]) >= 1
     assert "detect" not in summary["seconds"] and probe_video(out).num_frames == 24
+    absent, _, _ = animate(shared, workdir, "absent-face", "--emotion", "anger", "--duration", 2, "--latents", latents,
+                           "--faces", 7, photo=path)
+    assert absent.exit_code == 1 and "--faces 7: the latents file has faces" in absent.stderr
 
 
 def test_user_errors_are_one_line_and_leave_no_file(shared, workdir, tmp_path, monkeypatch):
