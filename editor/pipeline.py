@@ -46,6 +46,9 @@ from inversion.errors import FaceLatentError
 
 Progress = Callable[[str, int, int], None]
 DEFAULT_STEPS = 40
+#: The apex edit at --intensity 1, in units of the directions' recommended strengths (mean-difference
+#: strengths are centroid distances, which noisy labels shrink; 2 makes the default 0.7 clearly visible).
+EDIT_SCALE = 2.0
 #: Latent noise: expected norm as a fraction of the direction's recommended strength.
 NOISE_FRACTION = 0.12
 
@@ -116,13 +119,13 @@ def detect_stage(photo: np.ndarray, options: AnimateOptions, device: str):
 
 
 def direction_for(directions: DirectionSet, spec: EmotionSpec) -> torch.Tensor:
-    """The blended W+ edit ``[num_ws, w_dim]`` at the directions' recommended strengths."""
+    """The blended W+ edit ``[num_ws, w_dim]``: :data:`EDIT_SCALE` times the directions' recommended strengths."""
     missing = [e for e in spec.names if e not in directions.directions]
     if missing:
         raise FaceLatentError(f"the direction file has no direction for {', '.join(missing)} "
                               f"(it has: {', '.join(directions.emotions) or 'none'})")
     vectors, strengths = directions.offsets(spec.names)
-    return blend_directions(vectors, torch.tensor(spec.weights), strengths)
+    return EDIT_SCALE * blend_directions(vectors, torch.tensor(spec.weights), strengths)
 
 
 def plan_paths(faces: list[EditableFace], directions: DirectionSet, options: AnimateOptions,
