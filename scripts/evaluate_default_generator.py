@@ -165,6 +165,9 @@ def main(argv=None) -> int:
         result["directions"] = evaluate_default_directions(G, E, data)
     text = json.dumps(result, indent=1)
     print(text)
+    if args.directions:
+        from directions.evaluation import format_table
+        print(format_table(result["directions"]))
     if args.json:
         args.json.write_text(text)
     return 0
@@ -186,7 +189,7 @@ def evaluate_default_directions(G, E, data, num: int = 64) -> dict:
         ws = E(faces)
     clf = EmotionClassifier.load(None)
     return evaluate_directions(G, directions, clf.predict, describe=DlibIdentity(), latents=ws,
-                               strengths=(0.0, 1.0, 2.0, 3.0))
+                               strengths=(0.0, 1.0, 2.0, 4.0))
 
 
 if __name__ == "__main__":
