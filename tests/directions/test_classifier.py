@@ -100,7 +100,7 @@ def test_shipped_classifier_accuracy(shared):
     with torch.no_grad():
         probs = torch.cat([clf.predict(list(data.images[i:i + 50])) for i in range(0, 500, 50)])
     accuracy = float((probs.argmax(1).numpy() == data.labels[:500]).mean())
-    assert accuracy >= 0.60, accuracy
+    assert accuracy >= 0.63, accuracy
     # the card's figure on the whole split is consistent with this subset
     assert abs(accuracy - config["metrics"]["PrivateTest"]["accuracy"]) < 0.06
 
