@@ -83,6 +83,23 @@ def stage_progress(enabled: bool = True):
         yield progress
 
 
+@contextlib.contextmanager
+def torch_threads(count: int):
+    """Run with ``count`` torch CPU threads (0: leave as is), restoring the previous count after.
+
+    Small networks (the 64 px default models) gain nothing from more threads, and on a machine whose
+    cores are busy two threads ran the projection about 50x slower than one (docs/BENCHMARKS.md).
+    """
+    import torch  # noqa: PLC0415
+    before = torch.get_num_threads()
+    if count > 0:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def parse_faces(text: Optional[str]) -> Optional[list[int]]:
     """``"0,2"`` -> ``[0, 2]`` (sorted, unique); None -> None (all faces)."""
     if text is None:
@@ -120,6 +137,8 @@ def animate(
                    "near lossless.")] = 18,
     steps: Annotated[int, typer.Option("--steps", min=0, help="Projector steps per face after the encoder "
                      "(more: closer reconstruction, slower).")] = 40,
+    threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads for torch (0: torch's default). "
+                       "1 is fastest for small generators and safe on a busy machine.")] = 1,
     device: DeviceOption = "auto",
     json_out: JsonOption = False,
 ) -> None:
@@ -149,7 +168,8 @@ def animate(
     seed = fresh_seed() if fresh else seed
     options = AnimateOptions(emotion=spec, seed=int(seed), duration=duration, fps=fps, intensity=intensity,
                              faces=chosen, steps=steps, crf=crf, preview_frames=8 if preview else 0)
-    result = _run(image, G, direction_set, out, options, latents, str(torch_device))
+    with torch_threads(threads):
+        result = _run(image, G, direction_set, out, options, latents, str(torch_device))
     if preview is not None and result.preview is not None:
         from editor.preview import write_png  # noqa: PLC0415
         write_png(preview, result.preview)

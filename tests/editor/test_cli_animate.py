@@ -244,3 +244,13 @@ def test_embedded_default_models_move_the_classifier_towards_the_emotion(shared,
         probs.append(clf.predict([align_face(frame, f.landmarks68, 48, "tight").image for f in faces])[:, target])
     first, last = probs
     assert int((last > first).sum()) >= 2, (first, last)
+
+
+def test_threads_option_is_scoped():
+    from editor.cli.animate import torch_threads  # noqa: PLC0415
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with torch_threads(0):
+        assert torch.get_num_threads() == before
