@@ -186,13 +186,27 @@ def _run(image, G, direction_set, out: Path, options, latents_path: Optional[Pat
         from inversion.latents_file import load_latents  # noqa: PLC0415
         data = load_latents(latents_path, G)
     else:
-        if options.steps > 0:
-            from inversion.lpips import LPIPS  # noqa: PLC0415
-            lpips = LPIPS("alex").to(G.mapping.w_avg.device)
         encoder = _encoder(G)
+        lpips = _lpips(G, options, encoder)
     with stage_progress() as progress:
         return animate_photo(image, G, direction_set, out, options, lpips=lpips, encoder=encoder, latents=data,
                              device=device, progress=progress)
+
+
+def _lpips(G, options, encoder):
+    """LPIPS for the projector steps; without its weights (offline) the encoder's latents alone, said once."""
+    from inversion.errors import AssetMissingError  # noqa: PLC0415
+    from inversion.lpips import LPIPS  # noqa: PLC0415
+    if options.steps == 0:
+        return None
+    try:
+        return LPIPS("alex").to(G.mapping.w_avg.device)
+    except AssetMissingError as err:
+        if encoder is None:
+            raise
+        info(f"note: no projector steps, the encoder's latents as they are ({err})")
+        options.steps = 0
+        return None
 
 
 def _encoder(G):

@@ -255,3 +255,27 @@ def test_threads_option_is_scoped():
     assert torch.get_num_threads() == before
     with torch_threads(0):
         assert torch.get_num_threads() == before
+
+
+def test_without_lpips_weights_the_encoder_alone_inverts(shared, tmp_path, monkeypatch):
+    from editor.cli.animate import default_directions_file  # noqa: PLC0415
+    from inversion.checkpoints.loader import DEFAULT_GENERATOR_DIR  # noqa: PLC0415
+    from inversion.encoder import DEFAULT_ENCODER_PATH  # noqa: PLC0415
+    if not (DEFAULT_GENERATOR_DIR / "config.json").is_file() or default_directions_file() is None \
+            or not DEFAULT_ENCODER_PATH.is_file():
+        pytest.skip("the embedded default generator, encoder and directions are not shipped yet")
+    import inversion.lpips  # noqa: PLC0415
+    from inversion.errors import AssetMissingError  # noqa: PLC0415
+
+    def offline(*args, **kwargs):
+        raise AssetMissingError("lpips-alex is not in the cache and downloads are off")
+    monkeypatch.setattr(inversion.lpips, "LPIPS", offline)
+    out = tmp_path / "offline.mp4"
+    result = runner.invoke(app, ["animate", str(shared("data", "photos", "astronaut.png")), "--emotion", "joy",
+                                 "--duration", 2, "--fps", 10, "--seed", 1, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "note: no projector steps" in result.stderr and probe_video(out).num_frames == 20
+    directions = fixture_directions(shared(*FIXTURE), tmp_path / "fixture.pt")  # no encoder: LPIPS is needed
+    blocked = runner.invoke(app, ["animate", str(shared("data", "photos", "astronaut.png")), "--emotion", "joy",
+                                  "-g", str(shared(*FIXTURE)), "-d", str(directions), "-o", str(tmp_path / "b.mp4")])
+    assert blocked.exit_code == 1 and "lpips-alex is not in the cache" in blocked.stderr
