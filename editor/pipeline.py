@@ -11,7 +11,8 @@ Stages (each a plain function of explicit inputs; the CLI only wires options and
 4. **plan**: per face a seeded motion plan (:func:`editor.trajectory.plan_faces`: onset, rise,
    apex, living hold, head motion) and latent noise restricted to the span of the direction set's
    emotion directions (the expression subspace, leaving identity alone); the latent path
-   ``w(t) = w0 + s(t)·d + n(t)`` with ``d`` the (blended) direction at its recommended strength;
+   ``w(t) = w0 + s(t)·d + n(t)`` with ``d`` the (blended) direction at :data:`EDIT_SCALE` times its
+   recommended strength (``s`` peaks near ``--intensity``); no blinks (no direction for them);
 5. **render + composite + encode**, streaming chunk by chunk (:mod:`editor.render`,
    :class:`editor.video.VideoWriter`): exactly ``round(duration · fps)`` frames, H.264 yuv420p.
 
@@ -128,8 +129,8 @@ def direction_for(directions: DirectionSet, spec: EmotionSpec) -> torch.Tensor:
     return EDIT_SCALE * blend_directions(vectors, torch.tensor(spec.weights), strengths)
 
 
-def plan_paths(faces: list[EditableFace], directions: DirectionSet, options: AnimateOptions,
-               photo_hw) -> tuple[list[FaceMotion], list[torch.Tensor], list[np.ndarray]]:
+def plan_paths(faces: list[EditableFace], directions: DirectionSet,
+               options: AnimateOptions) -> tuple[list[FaceMotion], list[torch.Tensor], list[np.ndarray]]:
     """Per face: motion plan, W+ latent path ``[T, num_ws, w_dim]`` and head motion ``[T, 3, 3]``."""
     edit = direction_for(directions, options.emotion)
     basis = torch.stack([directions.offset(e).reshape(-1) for e in directions.emotions]).numpy()
@@ -222,7 +223,7 @@ def animate_photo(photo: np.ndarray, G: nn.Module, directions: DirectionSet, out
                      progress=lambda step: progress("inverting", step.step + 1, steps))
         timings["invert"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    motions, paths, heads = plan_paths(faces, directions, options, photo.shape) if faces else ([], [], [])
+    motions, paths, heads = plan_paths(faces, directions, options) if faces else ([], [], [])
     timings["plan"] = time.perf_counter() - clock
     count, sheet = write_video(G, photo, faces, paths, heads, Path(out), options, progress, timings)
     return AnimateResult(video=Path(out), num_frames=count, size=(photo.shape[1], photo.shape[0]),

@@ -131,14 +131,14 @@ def test_paths_start_at_the_latent_and_faces_are_not_in_step(shared, generator):
     faces = labelled_faces(shared, generator, photo)
     directions = make_directions(generator)
     options = AnimateOptions(emotion=parse_emotion_spec("joy:0.7,surprise:0.3"), seed=4, duration=2, fps=30)
-    motions, paths, heads = plan_paths(faces, directions, options, photo.shape)
+    motions, paths, heads = plan_paths(faces, directions, options)
     assert [p.shape for p in paths] == [(60, generator.num_ws, generator.w_dim)] * 3
     for face, path, head in zip(faces, paths, heads):
         assert torch.equal(path[0], face.latent) and np.allclose(head[0], np.eye(3))
         assert float((path[-1] - path[0]).norm()) > 0.3 * float(direction_for(directions, options.emotion).norm())
     halves = sorted(m.half_strength_time() for m in motions)
     assert min(np.diff(halves)) >= 0.05
-    again = plan_paths(faces, directions, options, photo.shape)[1]
+    again = plan_paths(faces, directions, options)[1]
     assert all(torch.equal(a, b) for a, b in zip(paths, again))
     # The latent noise stays in the span of the emotion directions (identity is left alone).
     basis = torch.stack([directions.offset(e).reshape(-1) for e in directions.emotions]).double()
