@@ -21,7 +21,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -223,10 +222,3 @@ def too_small(box, min_size: float = MIN_ANIMATED_FACE) -> bool:
     """True when a detector box (x0, y0, x1, y1) is too small to animate (longer side < ``min_size`` px)."""
     return max(box[2] - box[0], box[3] - box[1]) < min_size
 
-
-def downscale(image: np.ndarray, size: int) -> np.ndarray:
-    """A square uint8 image resized to ``size`` (area when shrinking)."""
-    if image.shape[0] == size:
-        return image
-    mode = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR
-    return cv2.resize(image, (size, size), interpolation=mode)

@@ -35,7 +35,9 @@ from torch import nn
 
 from directions.direction_file import DirectionSet
 from editor.emotion_spec import EmotionSpec
-from editor.face_edit import MIN_ANIMATED_FACE, EditableFace, faces_from_latents_file, invert_faces, prepare_face, too_small
+from editor.face_edit import (
+    MIN_ANIMATED_FACE, EditableFace, faces_from_latents_file, invert_faces, prepare_face, too_small,
+)
 from editor.preview import PreviewCollector
 from editor.render import FrameCompositor, render_frames
 from editor.trajectory import (

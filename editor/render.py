@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from editor.composite import FaceLayer, compose_frame, prepare_face_layer, tensors_to_images
-from editor.face_edit import EditableFace, render_latents
+from editor.face_edit import EditableFace
 from editor.motion_transfer import transfer_motion
 
 #: Mask options for animated faces: room for an open mouth or a lifted brow.

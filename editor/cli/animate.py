@@ -6,7 +6,8 @@ the emotion blend, the seed (printed when drawn fresh), the optional latents fil
 ``facelatent invert``, and the output. The video goes to ``-o`` or, by default, beside the photo
 as ``PHOTO-STEM_EMOTION.mp4`` (a blend such as ``joy:0.6,surprise:0.4`` gives
 ``PHOTO-STEM_joy60-surprise40.mp4``). Progress bars per stage go to stderr (cleared when done, then
-a line of seconds per stage); the last line on stderr says where the video went (``--json``: a summary on stdout instead).
+a line of seconds per stage); the last line on stderr says where the video went (``--json``: a
+summary on stdout as well).
 """
 
 from __future__ import annotations
@@ -64,7 +65,10 @@ def resolve_directions(generator: Optional[Path], directions: Optional[Path]) ->
 
 @contextlib.contextmanager
 def stage_progress(enabled: bool = True):
-    """Rich progress bars on stderr, one per stage, when stderr is a terminal; yields ``progress(stage, done, total)``."""
+    """Rich progress bars on stderr, one per stage, when stderr is a terminal.
+
+    Yields ``progress(stage, done, total)``.
+    """
     from rich.console import Console  # noqa: PLC0415
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
     console = Console(stderr=True)

@@ -86,7 +86,8 @@ def test_crop_size_follows_the_face_and_known_pixels_mark_the_photo(shared, gene
 def test_batched_rendering_holds_noise_and_matches_single_renders(shared, generator):
     photo = read_photo(shared("data", "photos", PHOTO))
     faces = labelled_faces(shared, generator, photo)[:2]
-    faces[1].noise = {k: torch.randn(v.shape, generator=torch.Generator().manual_seed(1)) for k, v in faces[1].noise.items()}
+    g1 = torch.Generator().manual_seed(1)
+    faces[1].noise = {k: torch.randn(v.shape, generator=g1) for k, v in faces[1].noise.items()}
     finish_faces(generator, faces, None)
     g = torch.Generator().manual_seed(2)
     paths = [f.latent[None].repeat(7, 1, 1) + 0.3 * torch.randn(7, *f.latent.shape, generator=g) for f in faces]
