@@ -163,6 +163,9 @@ def animate(
     out = output or default_output(photo, spec.label())
     if out.suffix.lower() != ".mp4":
         raise FaceLatentError(f"the output must be an .mp4 file, got {out.name}")
+    for target in (out, preview):
+        if target is not None and not target.parent.is_dir():
+            raise FaceLatentError(f"output folder does not exist: {target.parent}")
     image = read_photo(photo)
     directions_path = resolve_directions(generator, directions)
     torch_device = pick_device(device)

@@ -211,6 +211,8 @@ def test_user_errors_are_one_line_and_leave_no_file(shared, workdir, tmp_path, m
     assert not out.exists() and not list(workdir.glob(".blank*"))
     bad = runner.invoke(app, ["animate", str(blank), "--emotion", "glee", "-g", str(shared(*FIXTURE)), "-d", "x.pt"])
     assert bad.exit_code == 1 and "unknown emotion 'glee'" in bad.stderr
+    nowhere = runner.invoke(app, ["animate", str(blank), "--emotion", "joy", "-o", str(tmp_path / "no" / "x.mp4")])
+    assert nowhere.exit_code == 1 and "output folder does not exist" in nowhere.stderr
     short = runner.invoke(app, ["animate", str(blank), "--emotion", "joy", "--duration", "1"])
     assert short.exit_code == 1 and "--duration" in short.stderr
     no_d = runner.invoke(app, ["animate", str(blank), "--emotion", "joy", "-g", str(shared(*FIXTURE))])
