@@ -104,6 +104,15 @@ def torch_threads(count: int):
         torch.set_num_threads(before)
 
 
+def check_outputs(video: Path, preview: Optional[Path]) -> None:
+    """Refuse, before any work, a video name that is not .mp4 or an output folder that does not exist."""
+    if video.suffix.lower() != ".mp4":
+        raise FaceLatentError(f"the output must be an .mp4 file, got {video.name}")
+    for target in (video, preview):
+        if target is not None and not target.parent.is_dir():
+            raise FaceLatentError(f"output folder does not exist: {target.parent}")
+
+
 def parse_faces(text: Optional[str]) -> Optional[list[int]]:
     """``"0,2"`` -> ``[0, 2]`` (sorted, unique); None -> None (all faces)."""
     if text is None:
@@ -161,11 +170,7 @@ def animate(
         raise FaceLatentError(f"--crf must be between 0 and 51, got {crf}")
     chosen = parse_faces(faces)
     out = output or default_output(photo, spec.label())
-    if out.suffix.lower() != ".mp4":
-        raise FaceLatentError(f"the output must be an .mp4 file, got {out.name}")
-    for target in (out, preview):
-        if target is not None and not target.parent.is_dir():
-            raise FaceLatentError(f"output folder does not exist: {target.parent}")
+    check_outputs(out, preview)
     image = read_photo(photo)
     directions_path = resolve_directions(generator, directions)
     torch_device = pick_device(device)
