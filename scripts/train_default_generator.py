@@ -67,6 +67,8 @@ def parse_args(argv=None):
     p.add_argument("--w-single", type=float, default=0.1, help="per-layer offsets (pull W+ to one W)")
     p.add_argument("--w-moments", type=float, default=1.0, help="E's w vs mapping's w: mean and std")
     p.add_argument("--w-cycle", type=float, default=1.0, help="E re-encodes random samples to their w")
+    p.add_argument("--train-noise", choices=("random", "const"), default="random",
+                   help="noise maps while training (rendering uses const)")
     p.add_argument("--adv-every", type=int, default=1, help="adversarial terms and D every N steps")
     p.add_argument("--r1-gamma", type=float, default=0.5)
     p.add_argument("--r1-every", type=int, default=16)
@@ -145,7 +147,8 @@ def ge_step(state: dict, lpips, x: torch.Tensor, args, adversarial: bool) -> tup
     ws_map = G.mapping(z, update_emas=True)
     shared, per_layer = E.offsets(x)
     ws_enc = (E.w_avg + shared).unsqueeze(1) + per_layer
-    both = G.synthesis(torch.cat([ws_enc, ws_map]) if adversarial else ws_enc, noise_mode="const")
+    both = G.synthesis(torch.cat([ws_enc, ws_map]) if adversarial else ws_enc, noise_mode=args.train_noise,
+                       generator=gen)
     rec, fake = both[:n], (both[n:] if adversarial else None)
     losses = {"l1": (rec - x).abs().mean(), "lpips": lpips(rgb(rec), rgb(x)).mean(),
               "single": per_layer.square().mean()}
