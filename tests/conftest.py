@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -23,3 +24,19 @@ def shared_path(*parts: str) -> Path:
 def shared():
     """The ``shared_path`` function, as a fixture."""
     return shared_path
+
+
+@functools.lru_cache(maxsize=None)
+def _load_generator(path: str):
+    from inversion.checkpoints import load_generator
+
+    return load_generator(path, "cpu")
+
+
+@pytest.fixture
+def fixture_generator(shared):
+    """The official StyleGAN2-ADA fixture generator (random weights, 64 px RGB), loaded once per run.
+
+    Tests share one object: a test must never change it (PTI's tests check exactly that).
+    """
+    return _load_generator(str(shared("fixtures", "stylegan2-ada_64_random.pkl")))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 import pytest
@@ -14,18 +13,9 @@ from inversion.latents_file import (
     save_latents,
 )
 
-FIXTURE = ("fixtures", "stylegan2-ada_64_random.pkl")
-
-
-@functools.lru_cache(maxsize=None)
-def _generator(path: str):
-    from inversion.checkpoints import load_generator
-    return load_generator(path, torch.device("cpu"))
-
-
 @pytest.fixture
-def G(shared):
-    return _generator(str(shared(*FIXTURE)))
+def G(fixture_generator):
+    return fixture_generator
 
 
 def _face(G, index, space, with_delta=False):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 
 import pytest
@@ -15,18 +14,9 @@ from inversion.projector import (
     project, psnr, run_projection, synthesize, to_wplus,
 )
 
-FIXTURE = ("fixtures", "stylegan2-ada_64_random.pkl")
-
-
-@functools.lru_cache(maxsize=None)
-def _generator(path: str):
-    from inversion.checkpoints import load_generator
-    return load_generator(path, torch.device("cpu"))
-
-
 @pytest.fixture
-def G(shared):
-    return _generator(str(shared(*FIXTURE)))
+def G(fixture_generator):
+    return fixture_generator
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 
 import cv2
 import numpy as np
@@ -14,18 +13,9 @@ from inversion.lpips import LPIPS
 from inversion.masked_projection import inpaint_with_generator, masked_projector_config, project_masked
 from inversion.projector import estimate_w_stats
 
-FIXTURE = ("fixtures", "stylegan2-ada_64_random.pkl")
-
-
-@functools.lru_cache(maxsize=None)
-def _generator(path: str):
-    from inversion.checkpoints import load_generator
-    return load_generator(path, torch.device("cpu"))
-
-
 @pytest.fixture
-def G(shared):
-    return _generator(str(shared(*FIXTURE)))
+def G(fixture_generator):
+    return fixture_generator
 
 
 @pytest.fixture(scope="module")

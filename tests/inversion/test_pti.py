@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import replace
 
 import numpy as np
@@ -17,18 +16,9 @@ from inversion.pti import (
     PTIConfig, apply_delta, locality_latents, pivotal_tuning, pivotal_tuning_steps, tuned_synthesis_copy,
 )
 
-FIXTURE = ("fixtures", "stylegan2-ada_64_random.pkl")
-
-
-@functools.lru_cache(maxsize=None)
-def _generator(path: str):
-    from inversion.checkpoints import load_generator
-    return load_generator(path, torch.device("cpu"))
-
-
 @pytest.fixture
-def G(shared):
-    return _generator(str(shared(*FIXTURE)))
+def G(fixture_generator):
+    return fixture_generator
 
 
 @pytest.fixture(scope="module")
