@@ -26,6 +26,21 @@ def shared():
     return shared_path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Run the whole suite on one torch thread, restoring the setting afterwards.
+
+    The tests run many small ops; on a shared 2-core machine two OpenMP threads spin against other
+    jobs and made MTCNN ~10x, LPIPS ~5x and inversion ~50x slower than one thread.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @functools.lru_cache(maxsize=None)
 def _load_generator(path: str):
     from inversion.checkpoints import load_generator

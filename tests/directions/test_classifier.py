@@ -14,14 +14,6 @@ from directions.fer2013 import read_fer2013
 from inversion.errors import CheckpointError, FaceLatentError, ImageReadError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small batches: one thread avoids OpenMP oversubscription on the shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 @pytest.fixture(scope="module")
 def random_classifier():
     torch.manual_seed(0)

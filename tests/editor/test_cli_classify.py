@@ -18,15 +18,6 @@ from editor.cli.app import app
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small batches: one thread avoids OpenMP oversubscription on the shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def private(shared):
     return read_fer2013(shared("data", "fer2013", "fer2013.csv.gz")).split("PrivateTest")

@@ -5,22 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
-import torch
 from PIL import Image
 from typer.testing import CliRunner
 
 from editor.cli.app import app
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """MTCNN runs many small ops: on a shared, loaded 2-core machine two OpenMP threads make it
-    ~10x slower than one. Restore the setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 runner = CliRunner()

@@ -25,14 +25,6 @@ from inversion.images import read_photo
 PHOTO = "2008_001322.jpg"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine, two threads spin against the other jobs (~50x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 @functools.lru_cache(maxsize=None)
 def _load(path: str):
     return load_generator(path, "cpu")

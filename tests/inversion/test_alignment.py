@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from inversion.alignment import (AlignedFace, align_face, apply_transform, face_quad, paste_face,
                                  quad_to_crop_matrix, unalign)
 from inversion.errors import FaceLatentError
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """MTCNN runs many small ops: on a shared, loaded 2-core machine two OpenMP threads make it
-    ~10x slower than one. Restore the setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _synthetic_landmarks(eye_l=(40.0, 50.0), eye_r=(60.0, 50.0), mouth_l=(42.0, 80.0), mouth_r=(58.0, 80.0)):

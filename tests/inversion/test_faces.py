@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from inversion.errors import FaceLatentError
 from inversion.faces import (detect_faces, find_faces, landmark_error, match_to_labels,
                              read_imglab_xml)
 from inversion.images import read_photo
 from inversion.landmarks import box_from_landmarks, keypoints_from_landmarks, mtcnn_to_hog_box
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """MTCNN runs many small ops: on a shared, loaded 2-core machine two OpenMP threads make it
-    ~10x slower than one. Restore the setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 PHOTOS = ("2007_007763.jpg", "2008_001009.jpg", "2008_001322.jpg", "2008_002079.jpg")

@@ -22,15 +22,6 @@ def _model(net: str) -> LPIPS:
         raise
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One torch thread here: on the shared 2-core machine, 2 threads under load run 5x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def alex():
     return _model("alex")

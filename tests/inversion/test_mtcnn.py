@@ -12,16 +12,6 @@ from inversion.images import read_photo
 from inversion.mtcnn import detect_mtcnn, load_mtcnn, nms
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """MTCNN runs many small ops: on a shared, loaded 2-core machine two OpenMP threads make it
-    ~10x slower than one. Restore the setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def nets():
     return load_mtcnn("cpu")
