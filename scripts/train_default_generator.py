@@ -25,7 +25,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from inversion.checkpoints.native import build_generator
+from inversion.checkpoints.native import atomic_torch_save, build_generator
 from inversion.encoder import Encoder
 from inversion.networks.discriminator import Discriminator
 
@@ -112,14 +111,7 @@ def save_state(state: dict, path: Path) -> None:
     blob = {k: state[k].state_dict() for k in ("G", "D", "E", "G_ema", "E_ema", "opt_GE", "opt_D")}
     blob.update(gen=state["gen"].get_state(), torch_rng=torch.get_rng_state(), counters=state["counters"],
                 g_config=G_CONFIG, e_config=state["E"].config)
-    fd, tmp = tempfile.mkstemp(prefix=".last.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(blob, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_torch_save(blob, path)
 
 
 def load_state(state: dict, path: Path) -> None:

@@ -94,7 +94,8 @@ def torch_load_safe(path: Path):
         raise CheckpointError(f"{path} cannot be read as a torch checkpoint ({reason[:200]})") from None
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
+def atomic_torch_save(obj, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, renamed into place; nothing is left on failure."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -123,10 +124,10 @@ def save_generator(G: torch.nn.Module, path: Union[str, Path]) -> Path:
     config = json.loads(json.dumps(G.config))
     if path.suffix == ".pt":
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_torch_save({"format": FORMAT, "version": VERSION, "config": config, "state_dict": state}, path)
+        atomic_torch_save({"format": FORMAT, "version": VERSION, "config": config, "state_dict": state}, path)
         return path
     path.mkdir(parents=True, exist_ok=True)
-    _atomic_torch_save(state, path / WEIGHTS_NAME)
+    atomic_torch_save(state, path / WEIGHTS_NAME)
     _atomic_write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", path / CONFIG_NAME)
     return path
 
