@@ -33,9 +33,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from directions.classifier import DEFAULT_ARCH, build_model  # noqa: E402
-from directions.fer2013 import read_fer2013  # noqa: E402
+from directions.fer2013 import ferplus_targets, read_fer2013, read_ferplus_votes  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
+DEFAULT_VOTES = REPO.parent / "shared" / "data" / "fer2013" / "ferplus_votes.csv"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,6 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--ferplus-weight", type=float, default=0.0,
+                   help="mix this share of the FER+ vote distribution into each Training row's one-hot target")
+    p.add_argument("--ferplus", type=Path, default=DEFAULT_VOTES, help="FER+ vote CSV (used when the weight > 0)")
     p.add_argument("--crop", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -130,6 +134,7 @@ def save_atomic(obj, path: Path) -> None:
 
 
 def train_epoch(model, opt, sched, xs, ys, epoch, args, gen, device, bf16) -> tuple[float, float, int]:
+    """One epoch; ``ys`` is float [N, 7] targets (rows sum to 1); train accuracy is against their top class."""
     model.train()
     order = torch.randperm(xs.shape[0], generator=torch.Generator().manual_seed(args.seed * 1000 + epoch))
     nb = xs.shape[0] // args.batch
@@ -143,6 +148,7 @@ def train_epoch(model, opt, sched, xs, ys, epoch, args, gen, device, bf16) -> tu
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x)
         loss = F.cross_entropy(logits.float(), y, label_smoothing=args.label_smoothing)
+        y = y.argmax(1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -151,6 +157,17 @@ def train_epoch(model, opt, sched, xs, ys, epoch, args, gen, device, bf16) -> tu
         correct += int((logits.argmax(1) == y).sum())
         seen += y.shape[0]
     return total_loss / max(seen, 1), correct / max(seen, 1), seen
+
+
+def training_targets(data, args) -> np.ndarray:
+    """float32 [N_train, 7]: one-hot original labels, mixed with FER+ votes when ``--ferplus-weight`` > 0."""
+    train = data.indices("Training")
+    if args.ferplus_weight <= 0:
+        return np.eye(7, dtype=np.float32)[data.labels[train]]
+    targets, soft = ferplus_targets(data, read_ferplus_votes(args.ferplus), args.ferplus_weight)
+    print(f"FER+ votes mixed (weight {args.ferplus_weight}) into {int(soft[train].sum())} of {len(train)} "
+          "Training targets", flush=True)
+    return targets[train]
 
 
 def bf16_supported(device: torch.device, choice: str) -> bool:
@@ -177,7 +194,7 @@ def main(argv=None) -> None:
         return
     data = read_fer2013(args.data)
     tr, pub = data.split("Training"), data.split("PublicTest")
-    xs, ys = torch.from_numpy(tr.images), torch.from_numpy(tr.labels)
+    xs, ys = torch.from_numpy(tr.images), torch.from_numpy(training_targets(data, args))
     xp, yp = torch.from_numpy(pub.images), pub.labels
     torch.manual_seed(args.seed)
     model = build_model(DEFAULT_ARCH).to(device).to(memory_format=torch.channels_last)
