@@ -285,27 +285,62 @@ def prepare_face_layer(photo: np.ndarray, forward, landmarks68, size: int, recon
                      center=center, width=width, support=deformation_support(weights))
 
 
-def compose_frame(photo: np.ndarray, layers, crops, motions=None) -> np.ndarray:
+def compose_frame(photo: np.ndarray, layers, crops, motions=None, masks=None, outside=None) -> np.ndarray:
     """One video frame: the photo deformed around each moving face, then each face's crop pasted.
 
     ``layers`` from :func:`prepare_face_layer`; ``crops[k]`` the rendered ``S x S x 3`` crop of
     face k for this frame (None leaves that face as the photo has it); ``motions[k]`` its 3x3
-    head motion (photo -> frame, e.g. :func:`editor.trajectory.head_transforms`) or None.
-    Returns an array of the photo's dtype; pixels outside every face's weights and crop are the
-    photo's, bit for bit.
+    head motion (photo -> frame, e.g. :func:`editor.trajectory.head_transforms`) or None;
+    ``masks[k]`` this frame's ``S x S`` paste mask (None: the layer's still mask); ``outside[k]``
+    None or the crop-space ``(weight, unknown)`` masks of uncovered background that the paste
+    cannot reach, filled in the frame first (:func:`fill_outside_crop`). Returns an array of the photo's dtype; pixels
+    outside every face's weights and crop are the photo's, bit for bit.
     """
-    motions = list(motions) if motions is not None else [None] * len(layers)
-    if not len(layers) == len(crops) == len(motions):
-        raise ValueError(f"{len(layers)} layers, {len(crops)} crops, {len(motions)} motions")
+    count = len(layers)
+    motions = list(motions) if motions is not None else [None] * count
+    masks = list(masks) if masks is not None else [None] * count
+    outside = list(outside) if outside is not None else [None] * count
+    if not count == len(crops) == len(motions) == len(masks) == len(outside):
+        raise ValueError(f"{count} layers, {len(crops)} crops, {len(motions)} motions, {len(masks)} masks, "
+                         f"{len(outside)} outside masks")
     frame = photo.copy()
     for layer, motion in zip(layers, motions):
         if motion is not None and not np.array_equal(motion, np.eye(3)):
             apply_deformation(frame, layer.weights, motion, support=layer.support, inplace=True)
-    for layer, crop, motion in zip(layers, crops, motions):
+    for layer, crop, motion, mask, rest in zip(layers, crops, motions, masks, outside):
         if crop is None:
             continue
         forward = layer.forward if motion is None else moved_forward(layer.forward, motion)
-        paste_face(frame, crop, forward, layer.mask_crop, colour=layer.colour, inplace=True)
+        if rest is not None:
+            fill_outside_crop(frame, rest, forward)
+        paste_face(frame, crop, forward, layer.mask_crop if mask is None else mask, colour=layer.colour, inplace=True)
+    return frame
+
+
+def fill_outside_crop(frame: np.ndarray, outside, forward) -> np.ndarray:
+    """Blend, in place, a smooth background fill into the frame under a crop-space weight.
+
+    ``outside`` = ``(weight, unknown)``: ``S x S`` float masks in crop space (``forward`` the frame
+    -> crop matrix of that size); the fill (:func:`fill_region`) continues the frame's pixels where
+    ``unknown`` and ``weight`` are both below 0.5, and the frame becomes ``frame + weight·(fill − frame)``.
+    Used for uncovered background where the crop's border taper keeps the paste from covering the
+    old face's edge; pixels where the weight is 0 keep their exact values.
+    """
+    weight_crop, unknown_crop = (np.asarray(m, np.float32) for m in outside)
+    roi = crop_roi(forward, weight_crop.shape[0], frame.shape, margin=6)
+    x0, y0, x1, y1 = roi
+    if x0 >= x1 or y0 >= y1:
+        return frame
+    weight = np.clip(warp_crop_to_roi(weight_crop, forward, roi), 0.0, 1.0)
+    hole = (warp_crop_to_roi(unknown_crop, forward, roi) > 0.5) | (weight > 0.5)
+    touched = weight > 0
+    if not touched.any() or hole.all():
+        return frame
+    patch = frame[y0:y1, x0:x1]
+    values = _as_float(patch)
+    filled = _as_float(fill_region(values, hole))
+    blended = values + weight[:, :, None] * (filled - values)
+    patch[touched] = _restore_dtype(blended, frame)[touched]
     return frame
 
 

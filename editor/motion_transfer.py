@@ -75,7 +75,8 @@ def warp_with_flow(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 def transfer_motion(photo_crop: np.ndarray, reference: np.ndarray, frame: np.ndarray,
                     flow: np.ndarray | None = None, residual_gain: float = 1.0,
-                    residual_sigma: float = 0.0, residual_shrink: float = 0.0) -> np.ndarray:
+                    residual_sigma: float = 0.0, residual_shrink: float = 0.0,
+                    residual_weight: np.ndarray | None = None) -> np.ndarray:
     """The photo's aligned crop moved as the generator's face moved from ``reference`` to ``frame``.
 
     Returns float32 ``S x S x 3`` on the 0..255 scale (clip or round it as needed). The high
@@ -86,6 +87,8 @@ def transfer_motion(photo_crop: np.ndarray, reference: np.ndarray, frame: np.nda
     generator's pixel noise, which the upscaling would magnify into blotches, out of the photo);
     ``residual_shrink`` > 0 soft-thresholds it by that many grey levels (``sign(r)·max(|r| − t, 0)``),
     keeping strong new content such as teeth and dropping faint shading differences.
+    ``residual_weight`` ``[S, S]`` in [0, 1] scales the residual per pixel (0 where the photo's own
+    moved pixels are to be kept as they are, such as background the face uncovered).
     """
     if flow is None:
         flow = generator_flow(reference, frame)
@@ -98,4 +101,6 @@ def transfer_motion(photo_crop: np.ndarray, reference: np.ndarray, frame: np.nda
     size = photo_crop.shape[0]
     if residual.shape[0] != size:
         residual = cv2.resize(residual, (size, size), interpolation=cv2.INTER_LINEAR)
+    if residual_weight is not None:
+        residual *= np.asarray(residual_weight, np.float32)[:, :, None]
     return np.clip(moved + residual_gain * residual, 0.0, 255.0)

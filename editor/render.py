@@ -15,9 +15,11 @@ frame, each face's uint8 ``R x R x 3`` rendering; only one chunk is ever in memo
 then :func:`editor.composite.compose_frame` deforms the photo around each face's head motion
 (neck and hair follow, fading to zero about 0.8 face widths out) and pastes the crop under the
 face's feathered landmark mask through the (moved) inverse alignment. The deformation is a
-continuous warp of the photo itself, so a moving head uncovers no hole; the crop's own pixels
-outside the photo were painted by the generator at inversion (masked projection). Pixels outside
-every face's mask and deformation support are the photo's, bit for bit.
+continuous warp of the photo itself, so the head's motion as a whole uncovers no hole; the face's
+motion inside its crop (the generator's flow) can, and that background is filled per frame
+(:mod:`editor.uncovered`: the tone-matched rendering inside the crop, a smooth fill where the crop's
+border cannot reach, a paste mask that follows the flow), so the old face's edge never shows.
+Pixels outside every face's crop and deformation support are the photo's, bit for bit.
 """
 
 from __future__ import annotations
@@ -25,19 +27,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
 
 from editor.composite import FaceLayer, compose_frame, prepare_face_layer, tensors_to_images
-from editor.face_edit import EditableFace
-from editor.motion_transfer import transfer_motion
+from editor.face_edit import EditableFace, known_pixels
+from editor.masks import border_taper, transform_points
+from editor.motion_transfer import generator_flow, transfer_motion
+from editor.uncovered import (
+    UncoverPlan, fill_uncovered, moved_paste_mask, outside_taper, plan_uncover, uncovered_mask,
+)
 
 #: Mask options for animated faces: room for an open mouth or a lifted brow.
 MASK_OPTIONS = {"forehead": 0.5, "erode": 0.02, "feather": 0.03, "grow": 0.06}
 #: Motion transfer: how the generator's residual (what the flow cannot explain) is added: its share,
 #: its low-pass in generator pixels and its soft threshold in grey levels (see transfer_motion).
 RESIDUAL = {"residual_gain": 1.0, "residual_sigma": 1.0, "residual_shrink": 12.0}
+#: The flow that finds uncovered background in paste mode is estimated at most at this size.
+PASTE_FLOW_SIZE = 128
 #: The most output pixels one synthesis call makes (bounds memory for large generators).
 MAX_BATCH_PIXELS = 1 << 22
 
@@ -94,13 +103,23 @@ def uses_motion_transfer(G: nn.Module, face: EditableFace) -> bool:
 
 @dataclass
 class FaceComposite:
-    """What the compositor keeps per face: its layer, its mode, its photo crop and head motion [T, 3, 3]."""
+    """What the compositor keeps per face: its layer, its mode, its photo crop, head motion [T, 3, 3] and fill plan."""
 
     layer: FaceLayer
     transfer: bool
     photo_crop: np.ndarray
     reference: np.ndarray
     head: Optional[np.ndarray]
+    uncover: Optional[UncoverPlan] = None
+
+    def flow_images(self, rendering: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(reference, rendering) at the flow's resolution: the generator's own, at most PASTE_FLOW_SIZE when pasting."""
+        size = self.reference.shape[0]
+        if self.transfer or size <= PASTE_FLOW_SIZE:
+            return self.reference, rendering
+        small = (PASTE_FLOW_SIZE, PASTE_FLOW_SIZE)
+        return (cv2.resize(self.reference, small, interpolation=cv2.INTER_AREA),
+                cv2.resize(rendering, small, interpolation=cv2.INTER_AREA))
 
 
 class FrameCompositor:
@@ -108,11 +127,12 @@ class FrameCompositor:
 
     ``faces`` with their ``reference`` set; ``heads[k]`` face k's per-frame head motion
     ``[T, 3, 3]`` (photo -> frame, :func:`editor.trajectory.head_transforms`) or None.
+    ``fill_uncovered`` False turns off the per-frame filling of uncovered background (for comparison).
     """
 
     def __init__(self, G: nn.Module, photo: np.ndarray, faces: Sequence[EditableFace],
                  heads: Optional[Sequence[Optional[np.ndarray]]] = None, mask_options: Optional[dict] = None,
-                 residual: Optional[dict] = None):
+                 residual: Optional[dict] = None, fill_uncovered: bool = True):
         self.photo = photo
         self.residual = dict(RESIDUAL if residual is None else residual)
         options = dict(MASK_OPTIONS if mask_options is None else mask_options)
@@ -122,22 +142,49 @@ class FrameCompositor:
             transfer = uses_motion_transfer(G, face)
             layer = prepare_face_layer(photo, face.forward, face.landmarks, face.crop_size,
                                        reconstruction=None if transfer else face.reference, **options)
-            self.faces.append(FaceComposite(layer, transfer, face.photo_crop.astype(np.float32),
-                                            face.reference, head))
+            composite = FaceComposite(layer, transfer, face.photo_crop.astype(np.float32), face.reference, head)
+            if fill_uncovered:
+                flow_size = composite.flow_images(face.reference)[0].shape[0]
+                # A motion-transferred crop is the photo's own pixels up to its edge: it may cover the
+                # uncovered background there, except where the crop lies outside the photo.
+                tone = {"photo_crop": composite.photo_crop, "reference": face.reference,
+                        "coverable": border_taper(face.crop_size, 2.0) * known_pixels(photo.shape, face.forward,
+                                                                                       face.crop_size)} if transfer else {}
+                composite.uncover = plan_uncover(transform_points(face.forward, face.landmarks), layer.mask_crop,
+                                                 flow_size, forehead=options.get("forehead", 0.5),
+                                                 feather=options.get("feather", 0.025), **tone)
+            self.faces.append(composite)
 
     @property
     def layers(self) -> list[FaceLayer]:
         return [f.layer for f in self.faces]
 
-    def crop(self, k: int, rendering: np.ndarray) -> np.ndarray:
-        """Face k's crop for a frame from its rendering (motion-transferred photo crop, or the rendering)."""
+    def crop(self, k: int, rendering: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+        """Face k's (crop, paste mask, outside fill mask) for a frame from its rendering.
+
+        The crop is the motion-transferred photo crop (or the rendering when pasting) with its
+        uncovered background filled; the masks are None when the layer's still mask serves.
+        """
         face = self.faces[k]
-        if face.transfer:
-            return transfer_motion(face.photo_crop, face.reference, rendering, **self.residual)
-        return rendering
+        if not face.transfer and face.uncover is None:
+            return rendering, None, None
+        flow = generator_flow(*face.flow_images(rendering))
+        uncovered = uncovered_mask(face.uncover, flow) if face.uncover is not None else None
+        crop = rendering
+        if face.transfer:  # in uncovered background the photo's own pixels, without the generator's residual
+            keep = None if uncovered is None else 1.0 - uncovered
+            crop = transfer_motion(face.photo_crop, face.reference, rendering, flow=flow, residual_weight=keep,
+                                   **self.residual)
+        if face.uncover is None:
+            return crop, None, None
+        mask = moved_paste_mask(face.uncover, face.layer.mask_crop, flow, uncovered)
+        if uncovered is not None and face.transfer:
+            crop = fill_uncovered(crop, rendering, face.uncover, uncovered, flow)
+        return crop, mask, outside_taper(face.uncover, uncovered)
 
     def frame(self, index: int, renderings: Sequence[np.ndarray]) -> np.ndarray:
         """The uint8 video frame ``index`` from each face's rendering."""
-        crops = [self.crop(k, r) for k, r in enumerate(renderings)]
+        parts = [self.crop(k, r) for k, r in enumerate(renderings)]
         motions = [None if f.head is None else f.head[index] for f in self.faces]
-        return compose_frame(self.photo, self.layers, crops, motions)
+        return compose_frame(self.photo, self.layers, [p[0] for p in parts], motions, masks=[p[1] for p in parts],
+                             outside=[p[2] for p in parts])
