@@ -332,13 +332,22 @@ def fill_outside_crop(frame: np.ndarray, outside, forward) -> np.ndarray:
     if x0 >= x1 or y0 >= y1:
         return frame
     weight = np.clip(warp_crop_to_roi(weight_crop, forward, roi), 0.0, 1.0)
-    hole = (warp_crop_to_roi(unknown_crop, forward, roi) > 0.5) | (weight > 0.5)
+    ys, xs = np.nonzero(weight > 0)
+    if ys.size == 0:
+        return frame
+    # Only the box around the weight, with room for the fill's context, is filled.
+    room = 8
+    bx0, by0 = max(int(xs.min()) - room, 0), max(int(ys.min()) - room, 0)
+    bx1, by1 = min(int(xs.max()) + room + 1, x1 - x0), min(int(ys.max()) + room + 1, y1 - y0)
+    weight = weight[by0:by1, bx0:bx1]
+    x0, y0, x1, y1 = x0 + bx0, y0 + by0, x0 + bx1, y0 + by1
+    hole = (warp_crop_to_roi(unknown_crop, forward, (x0, y0, x1, y1)) > 0.5) | (weight > 0.5)
     touched = weight > 0
-    if not touched.any() or hole.all():
+    if hole.all():
         return frame
     patch = frame[y0:y1, x0:x1]
     values = _as_float(patch)
-    filled = _as_float(fill_region(values, hole))
+    filled = _as_float(fill_region(values, hole, smooth_iterations=8))  # thin strips: the pyramid fill is smooth enough
     blended = values + weight[:, :, None] * (filled - values)
     patch[touched] = _restore_dtype(blended, frame)[touched]
     return frame

@@ -198,7 +198,7 @@ def outside_taper(plan: UncoverPlan, uncovered: np.ndarray | None) -> tuple[np.n
     if uncovered is None:
         return None
     weight = uncovered * (1.0 - plan.taper)
-    if weight.max() < 0.02:
+    if weight.max() < 0.1:  # a trace of the old edge at a tenth of its contrast is not seen
         return None
     unknown = np.maximum(_resize(plan.region, plan.size), uncovered)
     return weight, unknown
