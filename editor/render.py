@@ -113,13 +113,26 @@ class FaceComposite:
     uncover: Optional[UncoverPlan] = None
 
     def flow_images(self, rendering: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(reference, rendering) at the flow's resolution: the generator's own, at most PASTE_FLOW_SIZE when pasting."""
+        """(reference, rendering) at the flow's resolution: the generator's, at most PASTE_FLOW_SIZE when pasting."""
         size = self.reference.shape[0]
         if self.transfer or size <= PASTE_FLOW_SIZE:
             return self.reference, rendering
         small = (PASTE_FLOW_SIZE, PASTE_FLOW_SIZE)
         return (cv2.resize(self.reference, small, interpolation=cv2.INTER_AREA),
                 cv2.resize(rendering, small, interpolation=cv2.INTER_AREA))
+
+
+def _uncover_plan(photo: np.ndarray, face: EditableFace, composite: FaceComposite, options: dict) -> UncoverPlan:
+    """A face's plan for filling uncovered background (:func:`editor.uncovered.plan_uncover`)."""
+    tone = {}
+    if composite.transfer:
+        # A motion-transferred crop is the photo's own pixels up to its edge: it may cover the
+        # uncovered background there, except where the crop lies outside the photo.
+        coverable = border_taper(face.crop_size, 2.0) * known_pixels(photo.shape, face.forward, face.crop_size)
+        tone = {"photo_crop": composite.photo_crop, "reference": face.reference, "coverable": coverable}
+    return plan_uncover(transform_points(face.forward, face.landmarks), composite.layer.mask_crop,
+                        composite.flow_images(face.reference)[0].shape[0], forehead=options.get("forehead", 0.5),
+                        feather=options.get("feather", 0.025), **tone)
 
 
 class FrameCompositor:
@@ -144,26 +157,19 @@ class FrameCompositor:
                                        reconstruction=None if transfer else face.reference, **options)
             composite = FaceComposite(layer, transfer, face.photo_crop.astype(np.float32), face.reference, head)
             if fill_uncovered:
-                flow_size = composite.flow_images(face.reference)[0].shape[0]
-                # A motion-transferred crop is the photo's own pixels up to its edge: it may cover the
-                # uncovered background there, except where the crop lies outside the photo.
-                tone = {"photo_crop": composite.photo_crop, "reference": face.reference,
-                        "coverable": border_taper(face.crop_size, 2.0) * known_pixels(photo.shape, face.forward,
-                                                                                       face.crop_size)} if transfer else {}
-                composite.uncover = plan_uncover(transform_points(face.forward, face.landmarks), layer.mask_crop,
-                                                 flow_size, forehead=options.get("forehead", 0.5),
-                                                 feather=options.get("feather", 0.025), **tone)
+                composite.uncover = _uncover_plan(photo, face, composite, options)
             self.faces.append(composite)
 
     @property
     def layers(self) -> list[FaceLayer]:
         return [f.layer for f in self.faces]
 
-    def crop(self, k: int, rendering: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
-        """Face k's (crop, paste mask, outside fill mask) for a frame from its rendering.
+    def crop(self, k: int, rendering: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray], Optional[tuple]]:
+        """Face k's (crop, paste mask, outside fill) for a frame from its rendering.
 
         The crop is the motion-transferred photo crop (or the rendering when pasting) with its
-        uncovered background filled; the masks are None when the layer's still mask serves.
+        uncovered background filled; the paste mask is None when the layer's still mask serves, the
+        outside fill None or the ``(weight, unknown)`` masks of :func:`editor.uncovered.outside_taper`.
         """
         face = self.faces[k]
         if not face.transfer and face.uncover is None:
