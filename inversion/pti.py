@@ -11,6 +11,14 @@ where ``x_r`` / ``x_r_orig`` are the tuned / original renders of ``w_r = w_p + a
 near the pivot rendering as before, so edits around the pivot stay meaningful. For a W+ pivot the
 distance is the root mean square of the per-layer distances, so ``alpha`` means the same per layer.
 
+The radius ``alpha`` is measured in units of the generator's latent spread ``w_std`` (as the
+projector computes it, :func:`inversion.projector.estimate_w_stats`) unless
+``locality_alpha_units="w"``. The paper's ``alpha = 30`` is in the W units of its 1024 px FFHQ
+generator; W's scale differs between generators (the embedded default generator has ``w_std``
+about 2.2, so 30 would probe 14 spreads away, far outside the latents it renders or edits). With
+that absolute radius the regulariser held the tuned network back (docs/BENCHMARKS.md, Inversion);
+one spread keeps the probes where edits go and lets the fit proceed.
+
 The result is a *weight delta*: the differences ``tuned - original`` of the synthesis parameters
 that changed, named as in ``G.state_dict()`` (``synthesis.b8.conv0.weight`` ...), stored in
 float16 by default (see docs/BENCHMARKS.md for the error that costs). :func:`apply_delta` turns a
@@ -29,23 +37,29 @@ import torch
 from torch import nn
 
 from inversion.errors import FaceLatentError, IncompatibleModelError
-from inversion.projector import lpips_distance, pixel_distance, synthesize, target_distance, to_wplus
+from inversion.projector import (
+    estimate_w_stats, pixel_distance, synthesize, target_distance, to_wplus,
+)
 
 DELTA_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
 @dataclass
 class PTIConfig:
-    """Settings of :func:`pivotal_tuning`; defaults follow the PTI paper's code (350 steps, lr 3e-4)."""
+    """Settings of :func:`pivotal_tuning`; defaults follow the PTI paper's code (350 steps, LPIPS + L2,
+    locality regulariser with weights 0.1) except the learning rate and the locality radius: on the
+    embedded 64 px generator lr 1e-3 fitted better than the paper's 3e-4 at every step count tried
+    (20-60 steps), and the radius is one ``w_std`` (see the module docstring; docs/BENCHMARKS.md)."""
 
     num_steps: int = 350
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-3
     lpips_weight: float = 1.0
     l2_weight: float = 1.0
     locality: bool = True
     locality_lpips_weight: float = 0.1
     locality_l2_weight: float = 0.1
-    locality_alpha: float = 30.0
+    locality_alpha: float = 1.0
+    locality_alpha_units: str = "w_std"
     locality_samples: int = 1
     locality_truncation: float = 0.5
     delta_dtype: str = "float16"
@@ -53,6 +67,8 @@ class PTIConfig:
     def check(self) -> None:
         if self.num_steps < 1:
             raise FaceLatentError(f"the number of PTI steps must be at least 1, not {self.num_steps}")
+        if self.locality_alpha_units not in ("w_std", "w"):
+            raise FaceLatentError(f"unknown locality radius units '{self.locality_alpha_units}': use w_std or w")
         if self.delta_dtype not in DELTA_DTYPES:
             raise FaceLatentError(f"unknown delta dtype '{self.delta_dtype}': use {', '.join(DELTA_DTYPES)}")
 
@@ -87,34 +103,51 @@ def tuned_synthesis_copy(G: nn.Module) -> nn.Module:
     return synthesis
 
 
-def locality_latents(G: nn.Module, pivot: torch.Tensor, config: PTIConfig, gen: torch.Generator) -> torch.Tensor:
-    """``[S, num_ws, w_dim]`` latents at distance ``alpha`` from the pivot towards mapped random z."""
+def locality_radius(G: nn.Module, config: PTIConfig, w_std: Optional[float] = None) -> float:
+    """The locality radius in W units: ``locality_alpha``, times ``w_std`` unless the units are ``w``.
+
+    ``w_std`` defaults to the projector's estimate from 2,000 mapped samples (fixed seed).
+    """
+    if config.locality_alpha_units == "w":
+        return config.locality_alpha
+    if w_std is None:
+        w_std = estimate_w_stats(G, 2000)[1]
+    return config.locality_alpha * float(w_std)
+
+
+def locality_latents(G: nn.Module, pivot: torch.Tensor, config: PTIConfig, gen: torch.Generator,
+                     radius: Optional[float] = None) -> torch.Tensor:
+    """``[S, num_ws, w_dim]`` latents at distance ``radius`` (default :func:`locality_radius`) from the
+    pivot towards mapped random z."""
+    radius = locality_radius(G, config) if radius is None else radius
     z = torch.randn([config.locality_samples, G.z_dim], generator=gen).to(pivot.device)
     with torch.no_grad():
         w_z = G.mapping(z, None, truncation_psi=config.locality_truncation)
     pivot_plus = to_wplus(pivot, G.num_ws)
     direction = w_z - pivot_plus
     rms = direction.norm(dim=2).square().mean(dim=1).sqrt().clamp_min(1e-8)
-    return pivot_plus + config.locality_alpha * direction / rms.reshape(-1, 1, 1)
+    return pivot_plus + radius * direction / rms.reshape(-1, 1, 1)
 
 
-def _locality_loss(G, synthesis, pivot, noise, config, gen, lpips) -> torch.Tensor:
-    ws = locality_latents(G, pivot, config, gen)
+def _locality_loss(G, synthesis, pivot, noise, config, gen, lpips, radius) -> torch.Tensor:
+    ws = locality_latents(G, pivot, config, gen, radius)
     face_noise = {k: v.expand(ws.shape[0], *v.shape[1:]) for k, v in noise.items()} if noise else None
     with torch.no_grad():
         reference = synthesize(G, ws, face_noise)
     images = synthesize(G, ws, face_noise, synthesis=synthesis)
-    return (config.locality_lpips_weight * lpips_distance(lpips, images, reference).mean()
+    distance = target_distance(lpips, reference)  # the original render's features once, without gradient
+    return (config.locality_lpips_weight * distance(images).mean()
             + config.locality_l2_weight * pixel_distance(images, reference).mean())
 
 
 def pivotal_tuning_steps(G: nn.Module, synthesis: nn.Module, target: torch.Tensor, pivot: torch.Tensor,
                          lpips: nn.Module, config: PTIConfig, *, noise: Optional[dict] = None,
-                         seed: int = 0) -> Iterator[PTIStep]:
+                         seed: int = 0, w_std: Optional[float] = None) -> Iterator[PTIStep]:
     """Tune ``synthesis`` (a copy made by :func:`tuned_synthesis_copy`) in place; yield each step.
 
     ``target``: ``[1, C, H, W]`` in [-1, 1]; ``pivot``: ``[1, w_dim]`` or ``[1, num_ws, w_dim]``;
-    ``noise``: the face's optimised noise maps (``[1, 1, H, W]`` each) or ``None`` for G's own.
+    ``noise``: the face's optimised noise maps (``[1, 1, H, W]`` each) or ``None`` for G's own;
+    ``w_std``: the generator's latent spread for the locality radius (estimated when None).
     """
     config.check()
     if target.ndim != 4 or target.shape[0] != 1 or pivot.shape[0] != 1:
@@ -125,6 +158,7 @@ def pivotal_tuning_steps(G: nn.Module, synthesis: nn.Module, target: torch.Tenso
     distance_to_target = target_distance(lpips, target)
     params = [p for p in synthesis.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.learning_rate, betas=(0.9, 0.999))
+    radius = locality_radius(G, config, w_std) if config.locality else 0.0
     for step in range(config.num_steps):
         images = synthesize(G, ws, noise, synthesis=synthesis)
         dist = distance_to_target(images).sum()
@@ -132,7 +166,7 @@ def pivotal_tuning_steps(G: nn.Module, synthesis: nn.Module, target: torch.Tenso
         loss = config.lpips_weight * dist + config.l2_weight * l2
         locality = torch.zeros((), device=target.device)
         if config.locality:
-            locality = _locality_loss(G, synthesis, pivot, noise, config, gen, lpips)
+            locality = _locality_loss(G, synthesis, pivot, noise, config, gen, lpips, radius)
             loss = loss + locality
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -143,15 +177,17 @@ def pivotal_tuning_steps(G: nn.Module, synthesis: nn.Module, target: torch.Tenso
 
 def pivotal_tuning(G: nn.Module, target: torch.Tensor, pivot: torch.Tensor, lpips: nn.Module,
                    config: Optional[PTIConfig] = None, *, noise: Optional[dict] = None, seed: int = 0,
-                   progress=None) -> PTIResult:
+                   w_std: Optional[float] = None, progress=None) -> PTIResult:
     """Tune a copy of ``G.synthesis`` around ``pivot`` for one face and return it with its delta.
 
-    ``progress`` is called with every :class:`PTIStep`. ``G`` is not modified.
+    ``progress`` is called with every :class:`PTIStep`; ``w_std`` as in :func:`pivotal_tuning_steps`.
+    ``G`` is not modified.
     """
     config = config or PTIConfig()
     synthesis = tuned_synthesis_copy(G)
     losses, dists = [], []
-    for step in pivotal_tuning_steps(G, synthesis, target, pivot, lpips, config, noise=noise, seed=seed):
+    for step in pivotal_tuning_steps(G, synthesis, target, pivot, lpips, config, noise=noise, seed=seed,
+                                     w_std=w_std):
         losses.append(step.loss)
         dists.append(step.lpips)
         if progress is not None:

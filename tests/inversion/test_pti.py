@@ -11,9 +11,10 @@ from PIL import Image
 
 from inversion.errors import FaceLatentError, IncompatibleModelError
 from inversion.lpips import LPIPS
-from inversion.projector import lpips_distance, pixel_distance, synthesize, to_wplus
+from inversion.projector import estimate_w_stats, lpips_distance, pixel_distance, synthesize, to_wplus
 from inversion.pti import (
-    PTIConfig, apply_delta, locality_latents, pivotal_tuning, pivotal_tuning_steps, tuned_synthesis_copy,
+    PTIConfig, apply_delta, locality_latents, locality_radius, pivotal_tuning, pivotal_tuning_steps,
+    tuned_synthesis_copy,
 )
 
 @pytest.fixture
@@ -74,10 +75,13 @@ def test_delta_is_small_float16_and_reproduces_the_tuned_network(G, alex, photo)
 def test_locality_regulariser_measures_drift_near_the_pivot(G, alex, photo):
     pivot = _pivot(G)
     config = PTIConfig(num_steps=4, learning_rate=2e-3, locality_samples=2)
-    # the latents it draws lie at distance alpha (RMS over layers) from the pivot, towards mapped z
+    # the latents it draws lie at distance alpha * w_std (RMS over layers) from the pivot, towards mapped z
+    w_std = estimate_w_stats(G, 2000)[1]
+    assert locality_radius(G, config) == pytest.approx(config.locality_alpha * w_std)
+    assert locality_radius(G, replace(config, locality_alpha=30.0, locality_alpha_units="w")) == 30.0
     probe = locality_latents(G, pivot, config, torch.Generator().manual_seed(0))
     assert torch.allclose((probe - to_wplus(pivot, G.num_ws)).norm(dim=2).square().mean(dim=1).sqrt(),
-                          torch.full((2,), config.locality_alpha), rtol=1e-4)
+                          torch.full((2,), config.locality_alpha * w_std), rtol=1e-4)
     synthesis = tuned_synthesis_copy(G)
     steps = list(pivotal_tuning_steps(G, synthesis, photo, pivot, alex, config, seed=0))
     assert steps[0].locality == 0.0  # untouched copy: renders exactly as G
@@ -102,3 +106,8 @@ def test_delta_for_another_generator_is_refused(G, alex, photo):
 def test_pti_takes_one_face_at_a_time(G, alex, photo):
     with pytest.raises(FaceLatentError, match="one face at a time"):
         pivotal_tuning(G, photo.repeat(2, 1, 1, 1), _pivot(G).repeat(2, 1, 1), alex, PTIConfig(num_steps=1))
+
+
+def test_unknown_locality_units_are_refused():
+    with pytest.raises(FaceLatentError, match="locality radius units"):
+        PTIConfig(locality_alpha_units="pixels").check()
