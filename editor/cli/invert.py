@@ -4,6 +4,9 @@ Pipeline: read the photo → detect faces (left to right) → align each with th
 ``config["alignment"]`` variant at the generator's resolution → project all chosen faces in one
 batch (W or W+, LPIPS VGG16, :mod:`inversion.projector`) → optional pivotal tuning per face
 (:mod:`inversion.pti`) → reconstruction metrics → the latents file (:mod:`inversion.latents_file`).
+The projection starts from the embedded encoder's W+ (W: its mean over layers) when the generator
+is the one it was trained for (:func:`inversion.encoder.encoder_for`; the embedded default), else
+from ``w_avg``; ``--no-encoder`` always starts from ``w_avg``.
 ``--aligned`` takes the whole photo as one already aligned face crop (resized to the generator's
 resolution; alignment ``"none"``, its forward transform the resize).
 
@@ -31,7 +34,11 @@ import typer
 from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info
 from inversion.errors import FaceLatentError
 
-DEFAULT_STEPS = 300
+# Defaults measured in docs/BENCHMARKS.md (Inversion): from the encoder's start, 100 VGG16 steps take
+# about 13 s of CPU for one face of the embedded 64 px generator (300 steps: about 30 s, over the 20 s
+# goal). AlexNet as the loss lowers its own score at 64 px without improving VGG16 LPIPS or PSNR.
+DEFAULT_STEPS = 100
+DEFAULT_LPIPS = "vgg"
 
 
 class Space(str, Enum):
@@ -124,8 +131,21 @@ def progress_bar(total: int, enabled: bool = True):
         yield advance
 
 
-def invert_faces(G, lpips, faces: list[dict], space: str, steps: int, pti_steps: int, seed: int, advance) -> list:
-    """Project (and optionally tune) the aligned faces; returns one ``FaceLatent`` per face."""
+def encoder_start(encoder, targets: torch.Tensor, space: str) -> Optional[torch.Tensor]:
+    """The encoder's latents for ``targets`` (W+ ``[N, num_ws, w_dim]``, or their mean over layers
+    ``[N, w_dim]`` for ``space == "w"``); None without an encoder (the projection starts at ``w_avg``)."""
+    if encoder is None:
+        return None
+    with torch.no_grad():
+        return encoder.encode_w(targets) if space == "w" else encoder(targets)
+
+
+def invert_faces(G, lpips, faces: list[dict], space: str, steps: int, pti_steps: int, seed: int, advance,
+                 encoder=None) -> list:
+    """Project (and optionally tune) the aligned faces; returns one ``FaceLatent`` per face.
+
+    The projection starts from ``encoder``'s latents (:func:`encoder_start`), or ``w_avg`` without one.
+    """
     from inversion.latents_file import FaceLatent  # noqa: PLC0415
     from inversion.projector import (  # noqa: PLC0415
         ProjectorConfig, estimate_w_stats, lpips_distance, psnr, run_projection, synthesize, to_wplus,
@@ -135,8 +155,9 @@ def invert_faces(G, lpips, faces: list[dict], space: str, steps: int, pti_steps:
     targets = torch.cat([image_to_tensor(f["image"], G.img_channels) for f in faces]).to(device)
     w_stats = estimate_w_stats(G)
     start = time.perf_counter()
+    init = encoder_start(encoder, targets, space)
     result = run_projection(G, targets, lpips, ProjectorConfig(space=space, num_steps=steps),
-                            seed=[seed + f["index"] for f in faces], w_stats=w_stats,
+                            seed=[seed + f["index"] for f in faces], w_stats=w_stats, init=init,
                             progress=lambda step: advance(f"projecting {len(faces)} face(s) into {space.upper()}"))
     shared_seconds = (time.perf_counter() - start) / len(faces)
     out = []
@@ -145,7 +166,7 @@ def invert_faces(G, lpips, faces: list[dict], space: str, steps: int, pti_steps:
         tuned, delta, start = None, None, time.perf_counter()
         if pti_steps > 0:
             tuning = pivotal_tuning(G, targets[k:k + 1], latent, lpips, PTIConfig(num_steps=pti_steps), noise=noise,
-                                    seed=seed + face["index"],
+                                    seed=seed + face["index"], w_std=w_stats[1],
                                     progress=lambda step: advance(f"pivotal tuning of face {face['index']}"))
             tuned, delta = tuning.synthesis, tuning.delta
         with torch.no_grad():
@@ -206,7 +227,9 @@ def invert(
     export: Annotated[bool, typer.Option("--export", help="Also write OUT's name with .projected_w.npz "
                       "(official projector format: key w, [faces, num_ws, w_dim]).")] = False,
     lpips_net: Annotated[LpipsNet, typer.Option("--lpips", help="LPIPS backbone of the loss: vgg (as the "
-                         "official projector) or alex (faster).")] = LpipsNet.vgg,
+                         "official projector) or alex (faster; at 64 px it fits its own score more than the face).")] = LpipsNet(DEFAULT_LPIPS),
+    encoder: Annotated[bool, typer.Option("--encoder/--no-encoder", help="Start from the embedded encoder's "
+                       "latents when the generator has one (the embedded default does); else from w_avg.")] = True,
     seed: SeedOption = None,
     device: DeviceOption = "auto",
     json_out: JsonOption = False,
@@ -214,6 +237,7 @@ def invert(
     """Invert every face of PHOTO into the generator's latent space and save a latents file."""
     from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
     from inversion.devices import pick_device  # noqa: PLC0415
+    from inversion.encoder import encoder_for  # noqa: PLC0415
     from inversion.images import read_photo  # noqa: PLC0415
     from inversion.latents_file import LatentsFile, export_projected_w, save_latents  # noqa: PLC0415
     from inversion.lpips import LPIPS  # noqa: PLC0415
@@ -225,14 +249,16 @@ def invert(
     chosen = ([aligned_input(image, G.img_resolution)] if aligned
               else detected_inputs(image, G.img_resolution, variant, faces, str(torch_device)))
     lpips = LPIPS(lpips_net.value).to(torch_device)
+    start_encoder = encoder_for(G, torch_device) if encoder else None
     seed = 0 if seed is None else seed
     with progress_bar(len(chosen) * pti_steps + steps) as advance:
-        results = invert_faces(G, lpips, chosen, space.value, steps, pti_steps, seed, advance)
+        results = invert_faces(G, lpips, chosen, space.value, steps, pti_steps, seed, advance, start_encoder)
     out = output or default_output(photo)
     data = LatentsFile(generator=generator_identity(G), num_ws=G.num_ws, w_dim=G.w_dim, resolution=G.img_resolution,
                        space=space.value, photo_path=str(photo), photo_size=(image.shape[1], image.shape[0]),
                        faces=results, settings={"steps": steps, "pti_steps": pti_steps, "seed": seed,
-                                                "lpips": lpips_net.value, "aligned_input": aligned})
+                                                "lpips": lpips_net.value, "aligned_input": aligned,
+                                                "start": "encoder" if start_encoder is not None else "w_avg"})
     save_latents(out, data)
     if export:
         export_projected_w(export_path(out), data)
