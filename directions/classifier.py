@@ -5,7 +5,8 @@ Conventions:
 - Network input: float32 ``[N, 1, H, W]`` in [-1, 1] (grey; ``pixel / 127.5 - 1``). The network is
   fully convolutional with global average pooling, so it accepts any H, W ≥ 16; it was trained on
   random 40×40 crops of 48×48 faces, and :class:`EmotionClassifier` feeds it what the shipped
-  ``config.json`` says (``eval_crop``: the centre crop size) plus a horizontal flip.
+  ``config.json`` says (``eval_crop``: the crop size; ``tta_offsets``: the crops' shifts from the
+  centre, default the centre only), each with its horizontal mirror, logits averaged.
 - Output: logits / probabilities ``[N, 7]`` in the order of :data:`directions.emotions.EMOTIONS`
   (joy, fear, anger, sadness, disgust, surprise, neutral).
 """
@@ -146,6 +147,7 @@ class EmotionClassifier:
         self.config = config
         self.input_size = int(config.get("input_size", 48))
         self.eval_crop = int(config.get("eval_crop", self.input_size))
+        self.tta_offsets = [tuple(int(v) for v in o) for o in config.get("tta_offsets", [[0, 0]])]
         self.emotions: tuple[str, ...] = tuple(config.get("emotions", EMOTIONS))
         if self.emotions != EMOTIONS:
             raise CheckpointError(f"classifier emotions {self.emotions} differ from the project's {EMOTIONS}")
@@ -186,14 +188,23 @@ class EmotionClassifier:
                               **({} if shrink else {"align_corners": False}))
         return x.float()
 
-    def logits(self, images) -> torch.Tensor:
-        """Logits [N, 7] averaged over the centre crop and its mirror (differentiable for tensors)."""
+    def view_logits(self, images, offsets: Sequence[Sequence[int]] | None = None) -> torch.Tensor:
+        """Logits [V, N, 7] of each test-time view: for each ``(dy, dx)`` in ``offsets`` (default: the
+        config's ``tta_offsets``, else ``[[0, 0]]``), the ``eval_crop`` crop moved by that many pixels
+        down/right from the centre (kept inside the face), then its mirror image; V = 2 × offsets."""
         x = self.prepare(images)
-        c = self.eval_crop
-        if c < x.shape[-1]:
-            o = (x.shape[-1] - c) // 2
-            x = x[..., o:o + c, o:o + c]
-        return (self.model(x) + self.model(x.flip(-1))) / 2
+        c, size = self.eval_crop, x.shape[-1]
+        centre = (size - c) // 2
+        views = []
+        for dy, dx in (self.tta_offsets if offsets is None else offsets):
+            top, left = (min(max(centre + int(d), 0), size - c) for d in (dy, dx))
+            crop = x[..., top:top + c, left:left + c] if c < size else x
+            views += [crop, crop.flip(-1)]
+        return self.model(torch.cat(views)).view(len(views), x.shape[0], -1)
+
+    def logits(self, images) -> torch.Tensor:
+        """Logits [N, 7] averaged over the test-time views (:meth:`view_logits`; differentiable for tensors)."""
+        return self.view_logits(images).mean(0)
 
     def predict(self, images) -> torch.Tensor:
         """Probabilities [N, 7] in EMOTIONS order.

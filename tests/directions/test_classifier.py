@@ -114,3 +114,20 @@ def test_targeted_attack_rgb_and_noop(shared):
         assert EMOTIONS[int(clf.predict(adv).argmax(1)[0])] == target
     with pytest.raises(FaceLatentError, match="unknown emotion"):
         targeted_attack(clf, rgb, "bliss")
+
+
+def test_test_time_views_are_shifted_crops_and_mirrors(random_classifier):
+    """tta_offsets: each shifted crop (clamped inside the face) and its mirror; logits are their mean."""
+    config = {"arch": DEFAULT_ARCH, "input_size": 48, "eval_crop": 40, "tta_offsets": [[0, 0], [-2, 3], [9, -9]]}
+    clf = EmotionClassifier(random_classifier.model, config)
+    x = torch.rand(2, 1, 48, 48, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    views = clf.view_logits(x)
+    assert views.shape == (6, 2, len(EMOTIONS))
+    net = clf.model
+    with torch.no_grad():
+        crops = [x[..., 4:44, 4:44], x[..., 2:42, 7:47], x[..., 8:48, 0:40]]  # centre 4; +9 and -9 clamped
+        expected = torch.stack([net(c) for crop in crops for c in (crop, crop.flip(-1))])
+    torch.testing.assert_close(views, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(clf.logits(x), expected.mean(0), atol=1e-5, rtol=1e-5)
+    plain = random_classifier.view_logits(x)  # no tta_offsets: the centre crop and its mirror
+    torch.testing.assert_close(plain, expected[:2], atol=1e-5, rtol=1e-5)
