@@ -6,7 +6,9 @@
 With ``-g`` and no ``-d`` a direction file for that generator is fitted first (mean differences
 on 700 mapped latents labelled by a random linear classifier: only the timing means anything).
 The model loading, LPIPS weights and op builds happen before the clock starts (a warm-up
-synthesis builds the ops); ``--profile`` prints the 25 most expensive functions of the run.
+synthesis builds the ops); ``--profile`` prints the 25 most expensive functions of the run;
+``--fill-cost`` then composites the run's frames again with and without the per-frame filling of
+uncovered background (:mod:`editor.uncovered`) and prints milliseconds per frame of each.
 """
 
 from __future__ import annotations
@@ -41,6 +43,22 @@ def fixture_directions(G, path: Path) -> Path:
     return path
 
 
+def fill_cost(G, photo, directions, result, options) -> None:
+    """Milliseconds per frame to composite the run's frames with and without the uncovered-background fill."""
+    from editor.pipeline import plan_paths
+    from editor.render import FrameCompositor, render_frames
+
+    _, paths, heads = plan_paths(result.faces, directions, options)
+    renderings = list(render_frames(G, result.faces, paths))
+    for fill in (False, True, False, True):  # interleaved: the machine is shared
+        compositor = FrameCompositor(G, photo, result.faces, heads, fill_uncovered=fill)
+        start = time.perf_counter()
+        for i, rendered in enumerate(renderings):
+            compositor.frame(i, rendered)
+        ms = 1000 * (time.perf_counter() - start) / len(renderings)
+        print(f"  composite per frame, fill {'on ' if fill else 'off'}  {ms:7.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("photo", nargs="?", default=str(SHARED / "data" / "photos" / "astronaut.png"))
@@ -53,6 +71,7 @@ def main() -> None:
     parser.add_argument("--faces", default="0")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: the machine is shared)")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--fill-cost", action="store_true", help="also time compositing with and without the fill")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -97,6 +116,8 @@ def main() -> None:
     for stage, seconds in result.timings.items():
         print(f"  {stage:<26} {seconds:7.2f} s")
     print(f"  {'end to end':<26} {total:7.2f} s")
+    if args.fill_cost:
+        fill_cost(G, photo, directions, result, options)
     if profiler:
         pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(25)
 
