@@ -10,13 +10,16 @@ itself. Per frame, with the frame's backward flow (reference -> frame rendering,
 * the frame's face region is the still face region carried by the flow; uncovered = still region
   minus the frame's region, grown past the old edge (:func:`editor.composite.uncovered_region`);
 * inside the crop the uncovered pixels show the photo's background beyond the old edge (the flow
-  reads there: that is what makes them uncovered); where the warp stretches that background, the
+  reads there: that is what makes them uncovered), without the generator's residual (the 64 px
+  generator's edge zone is no background: its residual there made blotches on real photos); where
+  the warp stretches that background, the
   generator's own frame rendering takes over (it shows what the generator sees behind the moved
   face), tone-matched to the photo by a low-pass per-pixel offset (photo crop minus reference,
   fitted once per face, carried by the flow), blended in with a feather;
 * the paste mask of the frame covers the uncovered region and follows the flow, so the photo's old
-  edge under the feather is replaced; what the crop's border taper cannot cover is filled in the
-  frame by :func:`editor.composite.fill_region` from the background around the old face
+  edge under the feather is replaced; what the paste cannot cover (the crop's outer pixels, crop
+  pixels outside the photo, the mask's border taper for a pasted rendering) is filled in the frame
+  by :func:`editor.composite.fill_region` from the background around the old face
   (:func:`editor.composite.fill_outside_crop`).
 
 Conventions: crops ``S x S x 3`` float32/uint8 on the 0..255 scale, renderings ``R x R x 3``,
@@ -55,7 +58,8 @@ class UncoverPlan:
     ``region`` float32 ``[F, F]``: the face's still region (its outline filled) at the flow's
     resolution F; ``mask`` float32 ``[F, F]``: the face's paste mask at F (it is moved by the flow);
     ``offset`` float32 ``[S, S, 3]`` (None: no fill inside the crop, the rendering is pasted as it
-    is): the photo's tone minus the generator's, low-pass, added (moved by the flow) to the upscaled rendering;
+    is): the photo's tone minus the generator's, low-pass, added (moved by the flow) to the upscaled
+    rendering;
     ``taper`` float32 ``[S, S]``: where (1) and how much the paste may cover the photo.
     """
 
