@@ -293,8 +293,8 @@ def compose_frame(photo: np.ndarray, layers, crops, motions=None, masks=None, ou
     head motion (photo -> frame, e.g. :func:`editor.trajectory.head_transforms`) or None;
     ``masks[k]`` this frame's ``S x S`` paste mask (None: the layer's still mask); ``outside[k]``
     None or the crop-space ``(weight, unknown)`` masks of uncovered background that the paste
-    cannot reach, filled in the frame first (:func:`fill_outside_crop`). Returns an array of the photo's dtype; pixels
-    outside every face's weights and crop are the photo's, bit for bit.
+    cannot reach, filled in the frame first (:func:`fill_outside_crop`). Returns an array of the
+    photo's dtype; pixels outside every face's weights and crop are the photo's, bit for bit.
     """
     count = len(layers)
     motions = list(motions) if motions is not None else [None] * count
@@ -322,7 +322,8 @@ def fill_outside_crop(frame: np.ndarray, outside, forward) -> np.ndarray:
 
     ``outside`` = ``(weight, unknown)``: ``S x S`` float masks in crop space (``forward`` the frame
     -> crop matrix of that size); the fill (:func:`fill_region`) continues the frame's pixels where
-    ``unknown`` and ``weight`` are both below 0.5, and the frame becomes ``frame + weight·(fill − frame)``.
+    ``unknown`` and ``weight`` are both below 0.5, and the frame becomes
+    ``frame + weight·(fill − frame)``.
     Used for uncovered background where the crop's border taper keeps the paste from covering the
     old face's edge; pixels where the weight is 0 keep their exact values.
     """
@@ -347,7 +348,7 @@ def fill_outside_crop(frame: np.ndarray, outside, forward) -> np.ndarray:
         return frame
     patch = frame[y0:y1, x0:x1]
     values = _as_float(patch)
-    filled = _as_float(fill_region(values, hole, smooth_iterations=8))  # thin strips: the pyramid fill is smooth enough
+    filled = _as_float(fill_region(values, hole, smooth_iterations=8))  # thin strips: few steps suffice
     blended = values + weight[:, :, None] * (filled - values)
     patch[touched] = _restore_dtype(blended, frame)[touched]
     return frame
