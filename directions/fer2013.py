@@ -168,6 +168,10 @@ class FerPlusVotes:
     def __len__(self) -> int:
         return int(self.usage.shape[0])
 
+    def non_face(self) -> np.ndarray:
+        """bool [M]: rows where most annotators chose NF (not a face)."""
+        return self.counts[:, FERPLUS_COLUMNS.index("NF")] * 2 > self.counts.sum(1)
+
     def distributions(self) -> tuple[np.ndarray, np.ndarray]:
         """Per row, the votes over EMOTIONS as a distribution (float32 [M, 7], rows sum to 1) and
         ``usable`` bool [M]: False where no annotator chose one of the seven emotions (contempt,
@@ -211,18 +215,13 @@ def read_ferplus_votes(path: str | os.PathLike) -> FerPlusVotes:
 NON_FACE_MATCH, MISSING_ROW, EXTRA_ROW = -4.0, -8.0, -8.0
 
 
-def _non_face(votes: FerPlusVotes) -> np.ndarray:
-    """bool [M]: vote rows where most annotators chose NF (not a face)."""
-    return votes.counts[:, FERPLUS_COLUMNS.index("NF")] * 2 > votes.counts.sum(1)
-
-
 def _match_scores(votes: FerPlusVotes) -> np.ndarray:
     """Score of placing a row with original label e at vote row j, as a table [7, M]: the log of the
     (smoothed) share of votes for e over chance 1/7; 0 where no emotion votes; NON_FACE_MATCH at NF rows."""
     dist, usable = votes.distributions()
     table = np.log((dist + 0.02) / (1 + 7 * 0.02) * len(EMOTIONS)).T
     table[:, ~usable] = 0.0
-    table[:, _non_face(votes)] = NON_FACE_MATCH
+    table[:, votes.non_face()] = NON_FACE_MATCH
     return table
 
 
@@ -234,7 +233,7 @@ def _banded_alignment(labels: np.ndarray, usage: np.ndarray, votes: FerPlusVotes
     n, m = len(labels), len(votes)
     offsets = np.arange(band[0], band[1] + 1)
     width = len(offsets)
-    skip_cost = np.where(_non_face(votes), 0.0, -MISSING_ROW)
+    skip_cost = np.where(votes.non_face(), 0.0, -MISSING_ROW)
     cum = np.concatenate([[0.0], np.cumsum(skip_cost)])  # cum[j]: cost of skipping vote rows < j
     table = _match_scores(votes)
     score = np.where(offsets == 0, 0.0, -np.inf)  # F[d]: CSV rows < i and vote rows < i + d used

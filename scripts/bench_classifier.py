@@ -1,10 +1,14 @@
 """Seconds per face of the shipped emotion classifier on this machine's CPU.
 
     python scripts/bench_classifier.py --threads 1 [--attacks 20]
+    python scripts/bench_classifier.py --threads 1 --compare RUN1/best.pt RUN2/best.pt [--views centre]
 
 Prints the time per face for one 48×48 uint8 crop at a time (what the CLI does per detected face)
-and for batches of 64 float crops (CSV evaluation), both with flip TTA, plus the load average,
-since the machine is shared.
+and for batches of 64 float crops (CSV evaluation), with the shipped test-time views, plus the load
+average, since the machine is shared. ``--compare`` instead scores checkpoints (a run's ``best.pt`` or a
+model folder), their logit-averaged ensembles and the test-time view sets of
+``export_classifier.TTA_CANDIDATES`` on PublicTest (the selection split), then the best PublicTest entry
+and the first checkpoint's plain centre + mirror on PrivateTest (reported, never used to choose).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from directions.classifier import EmotionClassifier, targeted_attack  # noqa: E402
+from directions.classifier import EmotionClassifier, build_model, targeted_attack  # noqa: E402
 from directions.emotions import EMOTIONS  # noqa: E402
 from directions.fer2013 import read_fer2013  # noqa: E402
 
@@ -41,8 +45,13 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--attacks", type=int, default=0, help="also time targeted attacks on this many PrivateTest faces")
+    p.add_argument("--compare", type=Path, nargs="+", help="checkpoints or model folders to score on PublicTest")
+    p.add_argument("--views", choices=["all", "centre"], default="all", help="with --compare: view sets tried")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.compare:
+        compare(args.compare, args.views)
+        return
     clf = EmotionClassifier.load()
     rng = np.random.default_rng(0)
     crop = rng.integers(0, 256, (48, 48), dtype=np.uint8)
@@ -73,6 +82,46 @@ def bench_attacks(clf: EmotionClassifier, n: int) -> None:
             psnr.append(result["psnr"])
         print(f"attack to the {name} class, {n} faces: L-inf median {np.median(linf):.0f}/255 (max {max(linf)}), "
               f"PSNR median {np.median(psnr):.1f} dB (min {min(psnr):.1f}), {np.median(secs):.1f} s median")
+
+
+def _load_any(path: Path) -> EmotionClassifier:
+    """A classifier from a training run's checkpoint (eval crop = its training crop) or a model folder."""
+    if path.is_dir():
+        return EmotionClassifier.load(path)
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    model = build_model(ck["arch"])
+    model.load_state_dict(ck["model"])
+    return EmotionClassifier(model.float(), {"arch": ck["arch"], "input_size": 48, "eval_crop": int(ck["crop"])})
+
+
+def compare(paths: list[Path], views: str) -> None:
+    """PublicTest accuracy of each checkpoint, each ensemble (mean logits) and each view set; see the docstring."""
+    from itertools import combinations  # noqa: PLC0415
+
+    from export_classifier import ALL_OFFSETS, TTA_CANDIDATES, view_logits, views_of  # noqa: PLC0415
+
+    data = read_fer2013(DATA)
+    pub, priv = data.split("PublicTest"), data.split("PrivateTest")
+    offsets = ALL_OFFSETS if views == "all" else [[0, 0]]
+    sets = TTA_CANDIDATES if views == "all" else {"centre": [[0, 0]]}
+    clfs = [_load_any(p) for p in paths]
+    logits = [view_logits(c, pub.images, offsets) for c in clfs]
+    scores = {}
+    for size in range(1, len(paths) + 1):
+        for members in combinations(range(len(paths)), size):
+            for name, subset in sets.items():
+                mean = torch.stack([logits[m][views_of(subset, offsets)].mean(0) for m in members]).mean(0)
+                scores[(members, name)] = float((mean.argmax(1).numpy() == pub.labels).mean())
+    print(f"threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
+    print("| models | test-time views | PublicTest |\n|---|---|---:|")
+    for (members, name), acc in scores.items():
+        print(f"| {' + '.join(str(paths[m]) for m in members)} | {name} (×2 mirrored) | {acc * 100:.2f} % |")
+    best = max(scores, key=lambda k: (scores[k], -len(k[0]), -len(sets[k[1]])))
+    for (members, name) in ((0,), "centre"), best:
+        priv_logits = [view_logits(clfs[m], priv.images, sets[name]).mean(0) for m in members]
+        acc = float((torch.stack(priv_logits).mean(0).argmax(1).numpy() == priv.labels).mean())
+        print(f"PrivateTest, {' + '.join(str(paths[m]) for m in members)}, {name}: {acc * 100:.2f} % "
+              f"(PublicTest {scores[(members, name)] * 100:.2f} %)")
 
 
 if __name__ == "__main__":
