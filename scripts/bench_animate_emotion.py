@@ -153,7 +153,10 @@ def main() -> None:
     rows = {}
     with tempfile.TemporaryDirectory(prefix="bench_animate_emotion_") as tmp:
         for emotion in emotions:
-            rows[emotion] = run_emotion(emotion, photo, G, directions, clf, models, args, Path(tmp))
+            try:
+                rows[emotion] = run_emotion(emotion, photo, G, directions, clf, models, args, Path(tmp))
+            except FaceLatentError as err:  # no face, a bad emotion name, faces out of range
+                sys.exit(f"error: {err}")
     faces = next(iter(rows.values()))["faces"]
     print(f"photo {Path(args.photo).name}, faces {faces} (left to right), generator "
           f"{args.generator or 'embedded default'} ({G.img_resolution} px, {G.img_channels} ch, identity "
