@@ -7,8 +7,8 @@ Prints the time per face for one 48×48 uint8 crop at a time (what the CLI does 
 and for batches of 64 float crops (CSV evaluation), with the shipped test-time views, plus the load
 average, since the machine is shared. ``--compare`` instead scores checkpoints (a run's ``best.pt`` or a
 model folder), their logit-averaged ensembles and the test-time view sets of
-``export_classifier.TTA_CANDIDATES`` on PublicTest (the selection split), then the best PublicTest entry
-and the first checkpoint's plain centre + mirror on PrivateTest (reported, never used to choose).
+``export_classifier.TTA_CANDIDATES`` on PublicTest (the selection split), then each checkpoint's plain
+centre + mirror and the best PublicTest entry on PrivateTest (reported, never used to choose).
 """
 
 from __future__ import annotations
@@ -117,7 +117,8 @@ def compare(paths: list[Path], views: str) -> None:
     for (members, name), acc in scores.items():
         print(f"| {' + '.join(str(paths[m]) for m in members)} | {name} (×2 mirrored) | {acc * 100:.2f} % |")
     best = max(scores, key=lambda k: (scores[k], -len(k[0]), -len(sets[k[1]])))
-    for (members, name) in ((0,), "centre"), best:
+    reported = [((m,), "centre") for m in range(len(paths))]
+    for members, name in reported + ([best] if best not in reported else []):
         priv_logits = [view_logits(clfs[m], priv.images, sets[name]).mean(0) for m in members]
         acc = float((torch.stack(priv_logits).mean(0).argmax(1).numpy() == priv.labels).mean())
         print(f"PrivateTest, {' + '.join(str(paths[m]) for m in members)}, {name}: {acc * 100:.2f} % "

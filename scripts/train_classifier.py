@@ -8,9 +8,13 @@ continues from ``last.pt`` with the same result as an uninterrupted run. At the 
     python scripts/train_classifier.py --run-dir /work/runs/classifier --epochs 60 --threads 1
     python scripts/train_classifier.py --run-dir /work/runs/classifier --epochs 60 --resume
     python scripts/train_classifier.py --run-dir /work/runs/classifier --export-only
+    python scripts/train_classifier.py --run-dir /work/runs/classifier_stage3 --epochs 12 --lr 0.02 \\
+        --init /work/runs/classifier_stage2/best.pt --ferplus-weight 0.4 --label-smoothing 0
 
 Recipe: random affine crops (40×40 out of 48×48 with ±10° rotation, ±10 % scale, ±4 px shift),
-horizontal flip, brightness/contrast jitter, random erasing; label smoothing 0.1; SGD with Nesterov
+horizontal flip, brightness/contrast jitter, random erasing; label smoothing 0.1; optionally targets
+that mix the one-hot label with the FER+ vote distribution (``--ferplus-weight``, rows aligned by
+:func:`directions.fer2013.align_ferplus`); SGD with Nesterov
 momentum and a one-cycle cosine schedule; bf16 autocast on CPUs that support it; evaluation with a
 centre crop and its mirror image (flip test-time augmentation).
 """
