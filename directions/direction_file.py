@@ -11,7 +11,13 @@ A direction file is a plain dict of tensors, strings, numbers, lists and dicts w
          "vector": float32 [w_dim] (w) or [num_ws, w_dim] (w+, zero outside layers), unit L2 norm,
          "method": "mean" | "svm", "layers": [int], "accuracy": float | None (held-out),
          "train_accuracy": float | None, "strength": float (recommended, latent units),
-         "strength_range": [low, high], "counts": {...}}}}
+         "strength_range": [low, high], "counts": {...}}},
+     "extras": {name: {same fields as a direction}}}
+
+``extras`` (optional; files without it stay valid) holds non-emotion directions in the same space,
+e.g. ``"blink"`` (eyes closing: ``w + strength * vector`` closes the eyes). Emotion entries may also
+carry ``"calibration"``: how the recommended strength was measured (see
+:mod:`directions.calibration`).
 
 Editing convention: ``w' = w + strength * vector`` moves a face towards the emotion; for ``space="w"``
 the vector is added to each of the ``layers`` of a W+ latent. Using a file with a generator whose
@@ -24,7 +30,7 @@ import datetime
 import os
 import pickle
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -55,17 +61,23 @@ class EmotionDirection:
     strength: float = 1.0
     strength_range: tuple[float, float] = (0.0, 1.0)
     counts: dict = field(default_factory=dict)
+    calibration: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"vector": self.vector.detach().float().cpu().contiguous(), "method": self.method,
-                "layers": list(self.layers), "accuracy": self.accuracy, "train_accuracy": self.train_accuracy,
-                "strength": float(self.strength), "strength_range": [float(v) for v in self.strength_range],
-                "counts": dict(self.counts)}
+        out = {"vector": self.vector.detach().float().cpu().contiguous(), "method": self.method,
+               "layers": list(self.layers), "accuracy": self.accuracy, "train_accuracy": self.train_accuracy,
+               "strength": float(self.strength), "strength_range": [float(v) for v in self.strength_range],
+               "counts": dict(self.counts)}
+        if self.calibration:
+            out["calibration"] = dict(self.calibration)
+        return out
 
 
 @dataclass(frozen=True)
 class DirectionSet:
-    """Directions for several emotions fitted for one generator, in one latent space."""
+    """Directions for several emotions fitted for one generator, in one latent space.
+
+    ``extras``: non-emotion directions (e.g. ``"blink"``) in the same space, by name."""
 
     generator: str
     space: str
@@ -76,6 +88,7 @@ class DirectionSet:
     settings: dict = field(default_factory=dict)
     created: str = ""
     version: int = VERSION
+    extras: dict[str, EmotionDirection] = field(default_factory=dict)
 
     @property
     def emotions(self) -> tuple[str, ...]:
@@ -95,10 +108,15 @@ class DirectionSet:
             raise DirectionFileError(f"no direction for {emotion!r} (the file has: {', '.join(self.emotions) or 'none'})")
         return self.directions[emotion]
 
+    def extra(self, name: str) -> Optional[EmotionDirection]:
+        """The extra (non-emotion) direction ``name``, or ``None`` when the file has none."""
+        return self.extras.get(name)
+
     def offset(self, emotion: str) -> torch.Tensor:
         """The direction as a W+ offset [num_ws, w_dim] (float32, unit norm before broadcasting):
-        a W vector is placed on its layers, a W+ vector is returned as is."""
-        d = self.get(emotion)
+        a W vector is placed on its layers, a W+ vector is returned as is. ``emotion`` may also
+        name an extra direction (see :meth:`extra`)."""
+        d = self.extras[emotion] if emotion in self.extras and emotion not in self.directions else self.get(emotion)
         if self.space == "w+":
             return d.vector.float()
         out = torch.zeros(self.num_ws, self.w_dim)
@@ -115,7 +133,8 @@ class DirectionSet:
         return {"format": FORMAT, "version": self.version, "generator": self.generator, "space": self.space,
                 "num_ws": int(self.num_ws), "w_dim": int(self.w_dim), "data": self.data,
                 "settings": dict(self.settings), "created": self.created,
-                "directions": {e: self.directions[e].to_dict() for e in self.emotions}}
+                "directions": {e: self.directions[e].to_dict() for e in self.emotions},
+                "extras": {name: entry.to_dict() for name, entry in self.extras.items()}}
 
 
 def now_iso() -> str:
@@ -158,7 +177,7 @@ def _direction_from_dict(emotion: str, raw: dict, space: str, num_ws: int, w_dim
     return EmotionDirection(emotion=emotion, vector=vector.float(), method=str(raw.get("method", "")), layers=layers,
                             accuracy=raw.get("accuracy"), train_accuracy=raw.get("train_accuracy"),
                             strength=float(raw.get("strength", 1.0)), strength_range=(float(span[0]), float(span[1])),
-                            counts=dict(raw.get("counts", {})))
+                            counts=dict(raw.get("counts", {})), calibration=dict(raw.get("calibration", {})))
 
 
 def _read_raw(path: Path) -> dict:
@@ -196,9 +215,16 @@ def load_directions(path: str | os.PathLike, generator_identity: Optional[str] =
     if unknown:
         raise DirectionFileError(f"{path}: unknown emotion names {unknown}")
     directions = {e: _direction_from_dict(e, entries[e], space, num_ws, w_dim, path) for e in entries}
+    raw_extras = raw.get("extras", {}) or {}
+    if not isinstance(raw_extras, dict):
+        raise DirectionFileError(f"{path}: 'extras' must map names to directions")
+    clash = sorted(set(raw_extras) & set(EMOTIONS))
+    if clash:
+        raise DirectionFileError(f"{path}: extra directions may not use emotion names {clash}")
+    extras = {str(n): _direction_from_dict(str(n), raw_extras[n], space, num_ws, w_dim, path) for n in raw_extras}
     result = DirectionSet(generator=generator, space=space, num_ws=num_ws, w_dim=w_dim, directions=directions,
                           data=str(raw.get("data", "")), settings=dict(raw.get("settings", {})),
-                          created=str(raw.get("created", "")), version=int(raw.get("version", VERSION)))
+                          created=str(raw.get("created", "")), version=int(raw.get("version", VERSION)), extras=extras)
     if generator_identity is not None:
         result.check_generator(generator_identity, source=str(path))
     return result
@@ -240,4 +266,22 @@ def direction_set_from_fits(fits: dict, *, generator: str, space: str, num_ws: i
             accuracy=fit.accuracy, train_accuracy=fit.train_accuracy, strength=fit.strength,
             strength_range=tuple(fit.strength_range), counts=dict(fit.counts))
     return DirectionSet(generator=generator, space=space, num_ws=int(num_ws), w_dim=int(w_dim), directions=directions,
+                        data=data, settings=dict(settings or {}), created=now_iso())
+
+
+def wplus_set_from_fits(fits: dict, *, generator: str, num_ws: int, w_dim: int, data: str = "",
+                        settings: Optional[dict] = None) -> DirectionSet:
+    """Like :func:`direction_set_from_fits`, but in space ``w+`` with every direction a unit W+ offset
+    ``[num_ws, w_dim]`` (a W vector placed on its layers, then renormalised), so that a strength
+    means the same latent distance whichever space a direction was fitted in."""
+    fitted = direction_set_from_fits(fits, generator=generator, space="w", num_ws=num_ws, w_dim=w_dim)
+    directions = {}
+    for emotion, entry in fitted.directions.items():
+        if entry.vector.ndim == 2:
+            vector = entry.vector.float()
+        else:
+            vector = torch.zeros(num_ws, w_dim)
+            vector[list(entry.layers)] = entry.vector.float()
+        directions[emotion] = replace(entry, vector=(vector / vector.norm()).contiguous())
+    return DirectionSet(generator=generator, space="w+", num_ws=int(num_ws), w_dim=int(w_dim), directions=directions,
                         data=data, settings=dict(settings or {}), created=now_iso())

@@ -291,6 +291,7 @@ def fit_direction(
     top_ratio: float = 1.0,
     validation_ratio: float = 0.3,
     generator: Optional[torch.Generator] = None,
+    c: Optional[float] = None,
 ) -> tuple[torch.Tensor, dict]:
     """Fit one emotion's unit direction [F] (float64) in feature space against neutral.
 
@@ -299,7 +300,8 @@ def fit_direction(
     ``top_ratio`` most confident samples are used. ``method``: ``mean`` (centroid difference, on
     all selected samples) or ``svm`` (linear boundary with a seeded train/validation split).
     Returns the direction and a dict: accuracy (held-out), train_accuracy, strength,
-    strength_range, counts. The strength figures come from all selected samples.
+    strength_range, counts. The strength figures come from all selected samples. ``c``: the SVM
+    penalty (``None``: chosen by cross-validation on the train part, slow on wide W+ features).
     """
     check_latents(features, labels)
     if method not in METHODS:
@@ -313,7 +315,7 @@ def fit_direction(
         direction = fit_mean_difference(positive, negative)
     else:
         direction, accuracy, train_accuracy = fit_linear_boundary(
-            positive, negative, validation_ratio=validation_ratio, generator=generator)
+            positive, negative, validation_ratio=validation_ratio, generator=generator, c=c)
     strength, span = strength_range(positive, negative, direction)
     counts = {"positive": int(positive.shape[0]), "negative": int(negative.shape[0])}
     if method == "svm":
@@ -348,7 +350,7 @@ def fit_emotion_directions(
     The held-out accuracy reported is the raw boundary's (before orthogonalisation); the strength
     figures are measured along the final direction.
     ``num_ws``: the generator's layer count (needed for W latents [N, D]; W+ latents carry it).
-    ``options`` go to :func:`fit_direction` (top_ratio, validation_ratio). Seeded by ``seed``.
+    ``options`` go to :func:`fit_direction` (top_ratio, validation_ratio, c). Seeded by ``seed``.
     """
     check_latents(latents, labels)
     if latents.ndim == 3:

@@ -8,7 +8,7 @@ import torch
 
 from directions.direction_file import (
     DirectionFileError, DirectionSet, EmotionDirection, direction_set_from_fits, export_interfacegan,
-    load_directions, save_directions,
+    load_directions, save_directions, wplus_set_from_fits,
 )
 from directions.emotions import EMOTIONS
 from directions.fitting import fit_emotion_directions
@@ -143,3 +143,60 @@ def test_emotions_follow_vocabulary_order():
     entries = {e: EmotionDirection(emotion=e, vector=v, method="mean", layers=(0,)) for e in ("surprise", "joy")}
     s = DirectionSet(generator=GEN_A, space="w", num_ws=1, w_dim=8, directions=entries)
     assert s.emotions == tuple(e for e in EMOTIONS if e in ("surprise", "joy"))
+
+
+def with_blink(directions: DirectionSet) -> DirectionSet:
+    vector = torch.zeros(directions.num_ws, directions.w_dim)
+    vector[1, 2] = 1.0
+    blink = EmotionDirection("blink", vector, "ridge-ear", tuple(range(directions.num_ws)), strength=2.5,
+                             strength_range=(1.25, 5.0), calibration={"strength": 2.5, "scores": [-0.3, -0.19]})
+    return DirectionSet(generator=directions.generator, space="w+", num_ws=directions.num_ws, w_dim=directions.w_dim,
+                        directions=directions.directions, extras={"blink": blink})
+
+
+def test_extras_round_trip_and_files_without_them_stay_valid(tmp_path):
+    plain = fitted_set("w+", "mean")
+    path = save_directions(plain, tmp_path / "plain.pt")
+    raw = torch.load(path, weights_only=True)
+    del raw["extras"]  # a file written before extras existed
+    torch.save(raw, path)
+    old = load_directions(path)
+    assert old.extras == {} and old.extra("blink") is None and old.emotions == ("joy", "fear")
+    full = with_blink(plain)
+    loaded = load_directions(save_directions(full, tmp_path / "blink.pt"), generator_identity=GEN_A)
+    blink = loaded.extra("blink")
+    assert blink.strength == 2.5 and blink.method == "ridge-ear" and blink.calibration["scores"] == [-0.3, -0.19]
+    assert torch.equal(loaded.offset("blink"), full.extras["blink"].vector)
+    assert loaded.emotions == ("joy", "fear")  # extras are not emotions
+    with pytest.raises(DirectionFileError, match="no direction for 'blink'"):
+        loaded.get("blink")
+
+
+def test_extras_refused_when_malformed(tmp_path):
+    path = save_directions(with_blink(fitted_set("w+", "mean")), tmp_path / "d.pt")
+    raw = torch.load(path, weights_only=True)
+    raw["extras"]["blink"]["vector"] = torch.ones(3)
+    torch.save(raw, path)
+    with pytest.raises(DirectionFileError, match="blink vector has shape"):
+        load_directions(path)
+    raw["extras"] = {"joy": raw["directions"]["joy"]}
+    torch.save(raw, path)
+    with pytest.raises(DirectionFileError, match="may not use emotion names"):
+        load_directions(path)
+
+
+@pytest.mark.parametrize("space", ["w", "w+"])
+def test_wplus_set_from_fits_gives_unit_offsets(space):
+    g = torch.Generator().manual_seed(1)
+    latents = torch.randn(90, 4, 8, generator=g)
+    latents[:30] += 1.5
+    labels = torch.tensor([0] * 30 + [1] * 30 + [6] * 30)
+    fits = fit_emotion_directions(latents, labels, torch.ones(90), [0, 1], 6, space=space, layers=(1, 2))
+    wplus = wplus_set_from_fits(fits, generator=GEN_A, num_ws=4, w_dim=8)
+    assert wplus.space == "w+" and wplus.emotions == ("joy", "fear")
+    for emotion in wplus.emotions:
+        offset = wplus.offset(emotion)
+        assert offset.shape == (4, 8) and abs(float(offset.norm()) - 1) < 1e-6
+        assert float(offset[[0, 3]].abs().max()) == 0.0  # only the fitted layers move
+        if space == "w":
+            assert torch.allclose(offset[1], offset[2])
