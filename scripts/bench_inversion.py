@@ -247,6 +247,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--every", type=int, default=10, help="score every this many steps")
     parser.add_argument("--batch", type=int, default=50, help="faces projected together")
     parser.add_argument("--lpips", default="vgg", choices=["vgg", "alex"], help="loss network of projector and PTI")
+    parser.add_argument("--pti-lr", type=float, default=None, help="PTI learning rate (default: PTIConfig's)")
+    parser.add_argument("--pti-alpha", type=float, default=None, help="PTI locality radius (default: PTIConfig's)")
+    parser.add_argument("--pti-alpha-units", default=None, choices=["w_std", "w"], help="units of --pti-alpha")
     parser.add_argument("--routes", default="w,w+,encoder,pti",
                         help="comma list of w, w+, encoder (W+ from the encoder), pti (needs w+)")
     parser.add_argument("--threads", type=int, default=1)
@@ -259,6 +262,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     if "pti" in args.routes and args.pti_steps > 0 and "w+" not in args.routes:
         parser.error("--routes: pti tunes from the W+ pivots, so it needs w+")
     return args
+
+
+def pti_config(args) -> PTIConfig:
+    """:class:`PTIConfig` defaults with the steps and any ``--pti-*`` settings of the command line."""
+    chosen = {"learning_rate": args.pti_lr, "locality_alpha": args.pti_alpha,
+              "locality_alpha_units": args.pti_alpha_units}
+    return PTIConfig(num_steps=args.pti_steps, **{k: v for k, v in chosen.items() if v is not None})
 
 
 def run_routes(G, targets, nets, args, w_stats) -> dict:
@@ -278,8 +288,7 @@ def run_routes(G, targets, nets, args, w_stats) -> dict:
         if route == "W+":
             pivots, noise = latents, route_noise
     if args.pti_steps > 0 and "pti" in args.routes:
-        curve, stats = tune_all(G, targets, pivots, noise, nets, PTIConfig(num_steps=args.pti_steps), args.every,
-                                w_stats[1])
+        curve, stats = tune_all(G, targets, pivots, noise, nets, pti_config(args), args.every, w_stats[1])
         results["W+ then PTI"] = {"curve": summarise(curve), **stats}
     return results
 
