@@ -269,8 +269,9 @@ def _card_training(config: dict) -> list[str]:
     tr = config["training"]
     a, prev = tr["args"], tr.get("previous_stage")
     offsets = config.get("tta_offsets", [[0, 0]])
-    views = ("the centre crop" if offsets == [[0, 0]] else
-             f"{len(offsets)} crops shifted from the centre by {offsets} px (chosen on PublicTest)")
+    views = ("the centre crop and its mirror image" if offsets == [[0, 0]] else
+             f"{len(offsets)} crops shifted from the centre by {offsets} px (chosen on PublicTest), each with "
+             "its mirror image")
     return [
         "## Training", "",
         f"- Command: `{_command(a)}`.",
@@ -278,15 +279,15 @@ def _card_training(config: dict) -> list[str]:
         f"{tr['shipped_epoch']} (best PublicTest); up to it: {tr['images_seen']:,} images seen, {tr['wall_minutes']} "
         f"min; device: {tr['device']}.",
         *([f"- A warm-restarted cycle (`--init {prev['run']}`, lower peak learning rate) after {prev['epochs']} "
-           f"epochs of earlier cycles (`/work/runs/classifier`: one-cycle to lr 0.1; `classifier_stage2`: to 0.04); "
-           f"in all: {tr['total_images_seen']:,} images seen, {tr['total_wall_minutes']} min of training."]
+           f"epochs of earlier cycles; in all: {tr['total_images_seen']:,} images seen, "
+           f"{tr['total_wall_minutes']} min of training."]
           if prev else []),
         f"- Recipe: batch {a.get('batch')}, SGD Nesterov momentum 0.9, one-cycle cosine LR (max {a.get('lr')}), "
         f"weight decay {a.get('weight_decay')} (not on BN/bias), label smoothing {a.get('label_smoothing')}; "
         f"augmentation: random affine {a.get('crop')}×{a.get('crop')} crops (±10° rotation, ±10 % scale, ±4 px "
         "shift), horizontal flip, brightness/contrast ±20 %, random erasing (p 0.5).",
         f"- Inference: {config['eval_crop']}×{config['eval_crop']} crops (the better of the training crop and the "
-        f"full face on PublicTest): {views}, each with its mirror image, logits averaged.",
+        f"full face on PublicTest): {views}, logits averaged.",
         "- Learning curve (this cycle): `learning_curve.png`.", ""]
 
 
