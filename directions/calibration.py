@@ -33,8 +33,8 @@ from inversion.errors import FaceLatentError
 SUCCESS_LEVEL = 0.75
 #: Largest mean identity drift (dlib descriptor distance) allowed at the recommended strength.
 DRIFT_LIMIT = 0.5
-#: Strengths tried (latent units along the unit W+ offset): 0.5 to 14 in steps of 0.5.
-DEFAULT_GRID: tuple[float, ...] = tuple(0.5 * k for k in range(1, 29))
+#: Strengths tried (latent units along the unit W+ offset): 0.5 to 4 in steps of 0.5, then 5 to 14.
+DEFAULT_GRID: tuple[float, ...] = tuple(0.5 * k for k in range(1, 9)) + tuple(float(k) for k in range(5, 15))
 
 Score = Callable[[torch.Tensor], float]
 

@@ -11,8 +11,11 @@ Stages (each a plain function of explicit inputs; the CLI only wires options and
 4. **plan**: per face a seeded motion plan (:func:`editor.trajectory.plan_faces`: onset, rise,
    apex, living hold, head motion) and latent noise restricted to the span of the direction set's
    emotion directions (the expression subspace, leaving identity alone); the latent path
-   ``w(t) = w0 + s(t)·d + n(t)`` with ``d`` the (blended) direction at :data:`EDIT_SCALE` times its
-   recommended strength (``s`` peaks near ``--intensity``); no blinks (no direction for them);
+   ``w(t) = w0 + s(t)·d + n(t) + b(t)·d_blink`` with ``d`` the (blended) direction at
+   :data:`EDIT_SCALE` times its recommended strength (``s`` peaks near ``--intensity``, so the
+   default intensity gives the recommended strength itself) and, when the direction set has an
+   ``extras["blink"]`` direction, blinks ``b(t)`` in [0, 1] at :data:`BLINK_RATE_HZ` along it at
+   its recommended strength (sets without one give no blinks);
 5. **render + composite + encode**, streaming chunk by chunk (:mod:`editor.render`,
    :class:`editor.video.VideoWriter`): exactly ``round(duration · fps)`` frames, H.264 yuv420p.
 
@@ -49,9 +52,15 @@ from inversion.errors import FaceLatentError
 
 Progress = Callable[[str, int, int], None]
 DEFAULT_STEPS = 40
-#: The apex edit at --intensity 1, in units of the directions' recommended strengths (mean-difference
-#: strengths are centroid distances, which noisy labels shrink; 2 makes the default 0.7 clearly visible).
-EDIT_SCALE = 2.0
+#: The apex edit at --intensity 1, in units of the directions' recommended strengths. The default
+#: directions' recommended strength is *measured*: the smallest edit at which three quarters of the
+#: calibration faces are classified as the emotion (or the best share), capped where the mean dlib
+#: identity drift reaches 0.5 (directions.calibration). So the default intensity (0.7) gives exactly
+#: that strength and intensity 1 about 1.43 times it (more expression, more identity drift).
+EDIT_SCALE = 1.0 / DEFAULT_INTENSITY
+#: Blinks per second (a Poisson rate; people blink about 15-20 times a minute) when the direction
+#: set has a blink direction.
+BLINK_RATE_HZ = 0.3
 #: Latent noise: expected norm as a fraction of the direction's recommended strength.
 NOISE_FRACTION = 0.12
 
@@ -131,18 +140,30 @@ def direction_for(directions: DirectionSet, spec: EmotionSpec) -> torch.Tensor:
     return EDIT_SCALE * blend_directions(vectors, torch.tensor(spec.weights), strengths)
 
 
+def blink_offset(directions: DirectionSet) -> Optional[torch.Tensor]:
+    """The closed-eyes W+ offset ``[num_ws, w_dim]`` (the blink direction at its recommended
+    strength), or ``None`` when the direction set has no blink direction."""
+    entry = directions.extra("blink")
+    if entry is None:
+        return None
+    return float(entry.strength) * directions.offset("blink")
+
+
 def plan_paths(faces: list[EditableFace], directions: DirectionSet,
                options: AnimateOptions) -> tuple[list[FaceMotion], list[torch.Tensor], list[np.ndarray]]:
-    """Per face: motion plan, W+ latent path ``[T, num_ws, w_dim]`` and head motion ``[T, 3, 3]``."""
+    """Per face: motion plan, W+ latent path ``[T, num_ws, w_dim]`` and head motion ``[T, 3, 3]``.
+
+    Blinks only when ``directions`` has an ``extras["blink"]`` direction (see the module docstring)."""
     edit = direction_for(directions, options.emotion)
     basis = torch.stack([directions.offset(e).reshape(-1) for e in directions.emotions]).numpy()
+    blink = blink_offset(directions)
     plans = plan_faces(options.seed, len(faces), options.duration, options.fps, options.intensity,
-                       blink_rate_hz=0.0)
+                       blink_rate_hz=BLINK_RATE_HZ if blink is not None else 0.0)
     motions, paths, heads = [], [], []
     for face, (motion, noise_seed) in zip(faces, plans):
         noise = latent_noise(noise_seed, motion.times, basis, NOISE_FRACTION * float(edit.norm()))
         noise = noise.reshape(len(motion.times), *face.latent.shape)
-        paths.append(latent_path(face.latent.cpu(), edit, motion.strength, noise))
+        paths.append(latent_path(face.latent.cpu(), edit, motion.strength, noise, blink, motion.blink))
         heads.append(head_transforms(motion.head, face.landmarks[17:68].mean(axis=0), face.width))
         motions.append(motion)
     return motions, paths, heads

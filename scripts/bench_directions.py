@@ -1,6 +1,13 @@
-"""Benchmark emotion directions: fit on classifier-labelled generator samples, evaluate on held-out ones.
+"""Benchmark emotion directions: on encoded held-out real faces, or on classifier-labelled generator samples.
 
-For a generator (-g) and an emotion classifier (--classifier, default the shipped one):
+``--heldout`` (the embedded default generator + encoder; see :func:`heldout_benchmark`): the shipped
+direction file (``-d``) at multiples of its recommended strengths, and directions fitted here on
+FER2013 Training faces (``--fits``, e.g. mean and svm in W+, mean in W) at absolute strengths, all
+judged on encoded FER2013 **PublicTest** neutral faces (never used for fitting or calibrating)::
+
+    python scripts/bench_directions.py --heldout --json /tmp/bench_directions.json
+
+Otherwise, for a generator (-g) and an emotion classifier (--classifier, default the shipped one):
 
 1. draw ``--train`` samples (seed ``--seed``), label them with the classifier (top class, its
    probability as confidence);
@@ -24,18 +31,24 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from directions.classifier import EmotionClassifier  # noqa: E402
-from directions.direction_file import direction_set_from_fits  # noqa: E402
+from directions.direction_file import direction_set_from_fits, load_directions, wplus_set_from_fits  # noqa: E402
 from directions.emotions import EMOTIONS, TARGET_EMOTIONS  # noqa: E402
+from directions.encoded_faces import encode_images, fer_faces, pick  # noqa: E402
 from directions.evaluation import DlibIdentity, evaluate_directions, format_table  # noqa: E402
 from directions.fitting import fit_emotion_directions  # noqa: E402
 from directions.labelled_latents import latents_from_samples  # noqa: E402
 from inversion.checkpoints import generator_identity, load_generator  # noqa: E402
+from inversion.encoder import encoder_for  # noqa: E402
+
+#: SVM penalty for --heldout fits (cross-validating it on 1280-wide W+ features takes minutes per emotion).
+SVM_C = 0.01
 
 
 def parse_args(argv=None):
@@ -51,12 +64,86 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-identity", action="store_true", help="skip the dlib identity descriptor")
     parser.add_argument("--json", default=None, help="also write the full results to this JSON file")
+    parser.add_argument("--heldout", action="store_true", help="judge on encoded FER2013 PublicTest faces "
+                        "(embedded default generator + encoder)")
+    parser.add_argument("-d", "--directions", default=None, help="--heldout: direction file (default: the shipped one)")
+    parser.add_argument("--data", default="/work/runs/facedata/faces64.npz", help="--heldout: face-data file")
+    parser.add_argument("--fer-csv", default=str(REPO.parent / "shared" / "data" / "fer2013" / "fer2013.csv.gz"))
+    parser.add_argument("--faces", type=int, default=32, help="--heldout: PublicTest neutral faces to edit")
+    parser.add_argument("--train-per-class", type=int, default=1500, help="--heldout: Training faces per class to fit on")
+    parser.add_argument("--fits", default="mean:w+,svm:w+,mean:w", help="--heldout: method:space pairs to fit")
+    parser.add_argument("--relative", default="0.5,1,1.5", help="--heldout: multiples of the file's strengths")
+    parser.add_argument("--absolute", default="4,8", help="--heldout: latent strengths for the fitted directions")
     return parser.parse_args(argv)
+
+
+def fit_heldout_sets(args, G, identity: str, images, labels) -> tuple[dict, int]:
+    """{"method:space": unit-W+ DirectionSet} fitted on up to ``--train-per-class`` Training faces per class."""
+    E = encoder_for(G)
+    chosen = np.sort(np.concatenate([pick(labels, c, args.train_per_class, args.seed) for c in range(len(EMOTIONS))]))
+    ws, lab = encode_images(E, images[chosen]), torch.from_numpy(labels[chosen])
+    sets = {}
+    for pair in args.fits.split(","):
+        method, _, space = pair.partition(":")
+        options = {"c": SVM_C, "validation_ratio": 0.3} if method == "svm" else {}
+        fits = fit_emotion_directions(ws, lab, torch.ones(len(lab)), [EMOTIONS.index(e) for e in TARGET_EMOTIONS],
+                                      EMOTIONS.index("neutral"), method=method, space=space or "w+",
+                                      num_ws=G.num_ws, seed=args.seed, **options)
+        sets[pair] = wplus_set_from_fits(fits, generator=identity, num_ws=G.num_ws, w_dim=G.w_dim)
+    return sets, len(chosen)
+
+
+def summary_rows(name: str, result: dict) -> list[str]:
+    """Markdown rows: directions, emotion, recommended strength (relative strengths only), success,
+    identity distance and the other emotions' movement per strength."""
+    rows = []
+    for emotion, entry in result["emotions"].items():
+        cells = [c for c in entry["cells"] if c["k"] != 0]
+        success = " / ".join(f"{100 * c['success_rate']:.0f}" for c in cells)
+        drift = " / ".join(f"{c['identity_distance']:.2f}" if "identity_distance" in c else "-" for c in cells)
+        others = " / ".join(f"{c['others_abs_change']:.3f}" for c in cells)
+        rec = f"{entry['strength']:.2f}" if result["relative"] else "-"
+        rows.append(f"| {name} | {emotion} | {rec} | {success} % | {drift} | {others} |")
+    return rows
+
+
+def heldout_benchmark(args) -> int:
+    """Shipped directions and freshly fitted ones, judged on encoded FER2013 PublicTest neutral faces."""
+    clock = time.perf_counter()
+    G = load_generator(None, "cpu")
+    identity = generator_identity(G)
+    if encoder_for(G) is None:
+        raise SystemExit("error: --heldout needs the embedded default generator with its encoder")
+    clf = EmotionClassifier.load(args.classifier, "cpu")
+    describe = None if args.no_identity else DlibIdentity()
+    held_images, held_labels = fer_faces(args.data, args.fer_csv, "PublicTest")
+    held = encode_images(encoder_for(G), held_images[pick(held_labels, EMOTIONS.index("neutral"), args.faces, args.seed)])
+    shipped = load_directions(args.directions or REPO / "directions/models/default_directions/directions.pt", identity)
+    sets, num_train = fit_heldout_sets(args, G, identity, *fer_faces(args.data, args.fer_csv, "Training"))
+    report = {"generator": identity, "faces": len(held), "train_faces": num_train, "results": {}}
+    jobs = [("shipped (x rec.)", shipped, True, args.relative)] + [(k, v, False, args.absolute) for k, v in sets.items()]
+    lines = ["| directions | emotion | rec. strength | success per strength | id dist per strength | others |",
+             "|---|---|---|---|---|---|"]
+    for name, dset, relative, strengths in jobs:
+        ks = [0.0] + [float(v) for v in strengths.split(",")]
+        result = evaluate_directions(G, dset, clf.predict, describe=describe, latents=held, strengths=ks,
+                                     relative=relative)
+        report["results"][name] = result
+        print(f"\n== {name} (strengths {strengths}{' x rec.' if relative else ' latent units'}; "
+              f"{time.perf_counter() - clock:.0f} s)\n{format_table(result)}", flush=True)
+        lines += summary_rows(name, result)
+    print(f"\ngenerator {identity[:12]}, {len(held)} PublicTest neutral faces, fitted on {num_train} Training faces; "
+          f"{time.perf_counter() - clock:.0f} s\n" + "\n".join(lines))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.heldout:
+        return heldout_benchmark(args)
     G = load_generator(args.generator, "cpu")
     identity = generator_identity(G)
     clf = EmotionClassifier.load(args.classifier, "cpu")

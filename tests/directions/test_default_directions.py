@@ -32,6 +32,20 @@ def test_six_unit_directions_for_the_default_generator():
     assert float(torch.dot(joy, sad)) < 0.95  # distinct emotions, distinct directions
 
 
+def test_strengths_are_measured_and_a_blink_is_shipped():
+    directions = load_directions(DIRECTIONS)
+    assert directions.space == "w+"  # per-layer mean differences (W averages the expression away)
+    for emotion in directions.emotions:
+        entry = directions.get(emotion)
+        cal = entry.calibration
+        assert cal["strength"] == entry.strength and entry.strength in cal["strengths"]
+        assert cal["identity_distance"] <= cal["drift_limit"] or entry.strength == min(cal["strengths"])
+        assert entry.strength_range[0] < entry.strength < entry.strength_range[1]
+    blink = directions.extra("blink")
+    assert blink is not None and blink.strength > 0 and blink.calibration["faces"] > 0
+    assert abs(float(directions.offset("blink").norm()) - 1.0) < 1e-4
+
+
 def test_refused_with_another_generator(shared):
     fixture = load_generator(shared("fixtures", "stylegan2-ada_64_random.pkl"))
     with pytest.raises(IncompatibleModelError):

@@ -193,3 +193,37 @@ def test_motion_transfer_residual_keeps_strong_new_content_and_drops_faint_shadi
     faint, strong = (slice(30, 40), slice(30, 40)), (slice(90, 100), slice(90, 100))
     assert np.allclose(plain[faint], 85, atol=1) and np.allclose(plain[strong], 140, atol=1)
     assert np.allclose(kept[faint], 80, atol=0.5) and np.allclose(kept[strong], 128, atol=1)
+
+
+def test_blinks_only_with_a_blink_direction(shared, generator):
+    from directions.direction_file import DirectionSet, EmotionDirection  # noqa: PLC0415
+    from editor.pipeline import BLINK_RATE_HZ, blink_offset  # noqa: PLC0415
+
+    photo = read_photo(shared("data", "photos", PHOTO))
+    faces = labelled_faces(shared, generator, photo)[:1]
+    plain = make_directions(generator)
+    options = AnimateOptions(emotion=parse_emotion_spec("joy"), seed=2, duration=10, fps=20)
+    assert blink_offset(plain) is None
+    motions, paths, _ = plan_paths(faces, plain, options)
+    assert float(motions[0].blink.max()) == 0.0
+    vector = torch.zeros(generator.num_ws, generator.w_dim)
+    vector[3:6, 0] = 1.0
+    vector /= vector.norm()
+    blink = EmotionDirection("blink", vector, "ridge-ear", tuple(range(generator.num_ws)), strength=4.0)
+    blinking = DirectionSet(generator=plain.generator, space=plain.space, num_ws=plain.num_ws, w_dim=plain.w_dim,
+                            directions=plain.directions, extras={"blink": blink})
+    assert torch.allclose(blink_offset(blinking), 4.0 * vector)
+    motions_b, paths_b, _ = plan_paths(faces, blinking, options)
+    curve = motions_b[0].blink
+    assert curve[0] == 0.0 and curve.max() > 0.99  # closes fully at least once in 10 s at 0.3 Hz
+    assert 1 <= int(np.sum(np.diff((curve > 0.5).astype(int)) == 1)) <= 10 * BLINK_RATE_HZ * 4
+    # The path is the blink-free path plus blink(t) x the closed-eyes offset, frame by frame.
+    expected = paths_b[0] - torch.from_numpy(curve).float()[:, None, None] * (4.0 * vector)
+    again = plan_paths(faces, blinking, options)[1][0]
+    assert torch.equal(again, paths_b[0])  # same seed, same path
+    emotion_span = torch.stack([blinking.offset(e).reshape(-1) for e in blinking.emotions]).double()
+    q, _ = torch.linalg.qr(emotion_span.T)
+    residual = (expected - expected[:1]).reshape(len(curve), -1).double()
+    assert float((residual - (residual @ q) @ q.T).abs().max()) < 1e-4  # only the blink leaves the span
+    with_blink = (paths_b[0] - paths_b[0][:1]).reshape(len(curve), -1).double()
+    assert float((with_blink - (with_blink @ q) @ q.T).abs().max()) > 1.0
