@@ -5,7 +5,8 @@ direction file (``-d``) at multiples of its recommended strengths, and direction
 FER2013 Training faces (``--fits``, e.g. mean and svm in W+, mean in W) at absolute strengths, all
 judged on encoded FER2013 **PublicTest** neutral faces (never used for fitting or calibrating)::
 
-    python scripts/bench_directions.py --heldout --json /tmp/bench_directions.json
+    python scripts/bench_directions.py --heldout --json /tmp/bench_directions.json \
+        --grid directions/models/default_directions/edits.png
 
 Otherwise, for a generator (-g) and an emotion classifier (--classifier, default the shipped one):
 
@@ -74,6 +75,8 @@ def parse_args(argv=None):
     parser.add_argument("--fits", default="mean:w+,svm:w+,mean:w", help="--heldout: method:space pairs to fit")
     parser.add_argument("--relative", default="0.5,1,1.5", help="--heldout: multiples of the file's strengths")
     parser.add_argument("--absolute", default="4,8", help="--heldout: latent strengths for the fitted directions")
+    parser.add_argument("--grid", default=None, help="--heldout: also save a PNG of 8 held-out faces (rows): "
+                        "unedited, each emotion and the blink at the file's recommended strengths (columns)")
     return parser.parse_args(argv)
 
 
@@ -107,6 +110,23 @@ def summary_rows(name: str, result: dict) -> list[str]:
     return rows
 
 
+def save_edit_grid(G, dset, ws: torch.Tensor, path: str) -> None:
+    """Rows: faces; columns: unedited, each emotion, then the extras, at recommended strengths (grey PNG)."""
+    import cv2  # noqa: PLC0415
+
+    names = list(dset.emotions) + list(dset.extras)
+    strengths = [dset.get(n).strength if n in dset.directions else dset.extras[n].strength for n in names]
+    columns = [ws] + [ws + s * dset.offset(n) for n, s in zip(names, strengths)]
+    with torch.no_grad():
+        images = torch.stack([G.synthesis(c, noise_mode="const") for c in columns], dim=1)  # [N, C, 1|3, R, R]
+    grey = ((images.clamp(-1, 1) + 1) * 127.5).round().byte().float().mean(dim=2).byte().numpy()
+    n, c, r, _ = grey.shape
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
+    cv2.imwrite(str(tmp), grey.transpose(0, 2, 1, 3).reshape(n * r, c * r))
+    tmp.replace(path)
+    print(f"grid {path}: columns unedited, {', '.join(f'{n} {s:g}' for n, s in zip(names, strengths))}")
+
+
 def heldout_benchmark(args) -> int:
     """Shipped directions and freshly fitted ones, judged on encoded FER2013 PublicTest neutral faces."""
     clock = time.perf_counter()
@@ -117,8 +137,12 @@ def heldout_benchmark(args) -> int:
     clf = EmotionClassifier.load(args.classifier, "cpu")
     describe = None if args.no_identity else DlibIdentity()
     held_images, held_labels = fer_faces(args.data, args.fer_csv, "PublicTest")
-    held = encode_images(encoder_for(G), held_images[pick(held_labels, EMOTIONS.index("neutral"), args.faces, args.seed)])
+    neutral = EMOTIONS.index("neutral")
+    held = encode_images(encoder_for(G), held_images[pick(held_labels, neutral, args.faces, args.seed)])
     shipped = load_directions(args.directions or REPO / "directions/models/default_directions/directions.pt", identity)
+    if args.grid:
+        save_edit_grid(G, shipped, encode_images(encoder_for(G), held_images[pick(held_labels, neutral, 8, args.seed)]),
+                       args.grid)
     sets, num_train = fit_heldout_sets(args, G, identity, *fer_faces(args.data, args.fer_csv, "Training"))
     report = {"generator": identity, "faces": len(held), "train_faces": num_train, "results": {}}
     jobs = [("shipped (x rec.)", shipped, True, args.relative)] + [(k, v, False, args.absolute) for k, v in sets.items()]
