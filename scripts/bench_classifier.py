@@ -8,7 +8,8 @@ and for batches of 64 float crops (CSV evaluation), with the shipped test-time v
 average, since the machine is shared. ``--compare`` instead scores checkpoints (a run's ``best.pt`` or a
 model folder), their logit-averaged ensembles and the test-time view sets of
 ``export_classifier.TTA_CANDIDATES`` on PublicTest (the selection split), then each checkpoint's plain
-centre + mirror and the best PublicTest entry on PrivateTest (reported, never used to choose).
+centre + mirror and the best PublicTest entry on PrivateTest (reported, never used to choose). The
+PublicTest table also gives the agreement with the FER+ vote majority (faces with votes).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from directions.classifier import EmotionClassifier, build_model, targeted_attack  # noqa: E402
 from directions.emotions import EMOTIONS  # noqa: E402
-from directions.fer2013 import read_fer2013  # noqa: E402
+from directions.fer2013 import align_ferplus, read_fer2013, read_ferplus_votes  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
 
@@ -102,20 +103,28 @@ def compare(paths: list[Path], views: str) -> None:
 
     data = read_fer2013(DATA)
     pub, priv = data.split("PublicTest"), data.split("PrivateTest")
+    votes = read_ferplus_votes(DATA.with_name("ferplus_votes.csv"))
+    dist, usable = votes.distributions()
+    rows = align_ferplus(data, votes)[data.indices("PublicTest")]
+    voted = (rows >= 0) & usable[np.clip(rows, 0, None)]
+    majority = dist[rows[voted]].argmax(1)
     offsets = ALL_OFFSETS if views == "all" else [[0, 0]]
     sets = TTA_CANDIDATES if views == "all" else {"centre": [[0, 0]]}
     clfs = [_load_any(p) for p in paths]
     logits = [view_logits(c, pub.images, offsets) for c in clfs]
-    scores = {}
+    scores, ferplus = {}, {}
     for size in range(1, len(paths) + 1):
         for members in combinations(range(len(paths)), size):
             for name, subset in sets.items():
-                mean = torch.stack([logits[m][views_of(subset, offsets)].mean(0) for m in members]).mean(0)
-                scores[(members, name)] = float((mean.argmax(1).numpy() == pub.labels).mean())
+                pred = torch.stack([logits[m][views_of(subset, offsets)].mean(0) for m in members]).mean(0).argmax(1)
+                scores[(members, name)] = float((pred.numpy() == pub.labels).mean())
+                ferplus[(members, name)] = float((pred.numpy()[voted] == majority).mean())
     print(f"threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
-    print("| models | test-time views | PublicTest |\n|---|---|---:|")
-    for (members, name), acc in scores.items():
-        print(f"| {' + '.join(str(paths[m]) for m in members)} | {name} (×2 mirrored) | {acc * 100:.2f} % |")
+    print(f"| models | test-time views | PublicTest | PublicTest vs FER+ majority ({int(voted.sum())} faces) |")
+    print("|---|---|---:|---:|")
+    for key, acc in scores.items():
+        print(f"| {' + '.join(str(paths[m]) for m in key[0])} | {key[1]} (×2 mirrored) | {acc * 100:.2f} % | "
+              f"{ferplus[key] * 100:.2f} % |")
     best = max(scores, key=lambda k: (scores[k], -len(k[0]), -len(sets[k[1]])))
     reported = [((m,), "centre") for m in range(len(paths))]
     for members, name in reported + ([best] if best not in reported else []):
