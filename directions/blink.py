@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from directions.fitting import LatentShapeError, check_latents, unit
+from directions.fitting import LatentShapeError, unit
 
 #: Side (pixels) renders are upscaled to before dlib places the landmarks.
 LANDMARK_SIDE = 256
@@ -101,9 +101,3 @@ def fit_blink_direction(features: torch.Tensor, ear) -> tuple[torch.Tensor, floa
     corr = float(torch.corrcoef(torch.stack([predicted, measured]))[0, 1])
     return -normal, corr
 
-
-def check_wplus(ws: torch.Tensor, G) -> None:
-    """Raise :class:`LatentShapeError` unless ``ws`` is ``[N, G.num_ws, G.w_dim]``."""
-    check_latents(ws)
-    if ws.ndim != 3 or tuple(ws.shape[1:]) != (G.num_ws, G.w_dim):
-        raise LatentShapeError(f"latents must be [N, {G.num_ws}, {G.w_dim}], got {tuple(ws.shape)}")

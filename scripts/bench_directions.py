@@ -46,6 +46,7 @@ from directions.evaluation import DlibIdentity, evaluate_directions, format_tabl
 from directions.fitting import fit_emotion_directions  # noqa: E402
 from directions.labelled_latents import latents_from_samples  # noqa: E402
 from inversion.checkpoints import generator_identity, load_generator  # noqa: E402
+from inversion.errors import FaceLatentError  # noqa: E402
 from inversion.encoder import encoder_for  # noqa: E402
 
 #: SVM penalty for --heldout fits (cross-validating it on 1280-wide W+ features takes minutes per emotion).
@@ -207,4 +208,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except FaceLatentError as err:  # bad input (missing data file, other generator): one line, no traceback
+        sys.exit(f"error: {err}")

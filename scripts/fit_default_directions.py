@@ -49,6 +49,7 @@ from directions.encoded_faces import encode_images, fer_faces, pick  # noqa: E40
 from directions.evaluation import DlibIdentity  # noqa: E402
 from directions.fitting import expand_direction, fit_emotion_directions, latent_features, orthogonalize  # noqa: E402
 from inversion.checkpoints import generator_identity, load_generator  # noqa: E402
+from inversion.errors import FaceLatentError  # noqa: E402
 from inversion.encoder import encoder_for  # noqa: E402
 
 OUT = ROOT / "directions" / "models" / "default_directions" / "directions.pt"
@@ -188,4 +189,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except FaceLatentError as err:  # bad input (missing data file, other generator): one line, no traceback
+        sys.exit(f"error: {err}")
