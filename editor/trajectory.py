@@ -7,8 +7,9 @@ expression. A plan is drawn from a seed; :func:`plan_faces` gives each face of a
 child seeds (motion and latent noise) from the run's seed, so the same run seed reproduces every
 face, two faces never share a path, and no two reach half strength at the same moment.
 
-The emotion strength ``s(t)`` (dimensionless, 0 = the photo, about 1 = the direction's
-recommended strength at full intensity) is a monotone cubic (PCHIP) through keyframes: a rest
+The emotion strength ``s(t)`` (dimensionless, 0 = the photo, about the intensity at the apex; the
+caller scales the direction, e.g. animate's ``EDIT_SCALE`` makes the default intensity apply the
+direction's recommended strength) is a monotone cubic (PCHIP) through keyframes: a rest
 until a random onset delay, a smooth ease-in/ease-out rise over a random duration (with a random
 mid-point, so rises differ in shape), an apex and a living hold whose keyframes vary a little.
 The latent path is ``w(t) = w0 + s(t) * scale * d + n(t) + b(t) * d_blink`` where ``d`` is the
