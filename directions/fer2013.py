@@ -276,13 +276,14 @@ def _in_order_prefix(usage: np.ndarray) -> int:
 def align_ferplus(data: FaceDataset, votes: FerPlusVotes, slack: int = 32) -> np.ndarray:
     """For each row of ``data``, the row of ``votes`` that labels the same face, or -1 (not placed).
 
-    The shared FER2013 CSV is the original file with its rows that FER+ calls "not a face" taken out and
-    appended at the end (the "recovered" rows, whose splits no longer run Training, PublicTest,
-    PrivateTest there), and a few rows missing or moved. The leading in-order rows are aligned to the
-    vote file by :func:`_banded_alignment` (order kept, splits equal, a gap where the original labels
-    agree better with the FER+ votes after it), with up to ``slack`` unexplained rows either way. CSV
-    rows it leaves over and the appended rows are not placed: the latter's vote rows carry no emotion
-    votes, and their order cannot be checked. :func:`alignment_agreement` measures the result.
+    The shared FER2013 CSV is the original file with 176 rows taken out of their places and appended at
+    its end (where the splits no longer run Training, PublicTest, PrivateTest): as many per split as the
+    rows FER+ calls "not a face", and its blank images are all among them; one face is missing. The
+    leading in-order rows are aligned to the vote file by :func:`_banded_alignment` (order kept, splits
+    equal, gaps where the original labels agree better with the FER+ votes after them), with up to
+    ``slack`` unexplained rows either way. CSV rows it leaves over and the appended rows are not placed:
+    the appended rows' candidates are mostly non-face rows without emotion votes, and their order cannot
+    be checked. :func:`alignment_agreement` measures the result.
     """
     head = _in_order_prefix(data.usage)
     placed = np.full(len(data), -1, dtype=np.int64)
