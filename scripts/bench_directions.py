@@ -7,6 +7,7 @@ judged on encoded FER2013 **PublicTest** neutral faces (never used for fitting o
 
     python scripts/bench_directions.py --heldout --json /tmp/bench_directions.json \
         --grid directions/models/default_directions/edits.png
+    python scripts/bench_directions.py --video ../shared/data/photos/2008_001322.jpg   # end to end
 
 Otherwise, for a generator (-g) and an emotion classifier (--classifier, default the shipped one):
 
@@ -76,6 +77,9 @@ def parse_args(argv=None):
     parser.add_argument("--fits", default="mean:w+,svm:w+,mean:w", help="--heldout: method:space pairs to fit")
     parser.add_argument("--relative", default="0.5,1,1.5", help="--heldout: multiples of the file's strengths")
     parser.add_argument("--absolute", default="4,8", help="--heldout: latent strengths for the fitted directions")
+    parser.add_argument("--video", default=None, metavar="PHOTO", help="instead: per emotion, `facelatent animate "
+                        "PHOTO` (2 s, 10 fps, seed 1, default models) and the classifier's p(target) per face on the "
+                        "first and last frame")
     parser.add_argument("--grid", default=None, help="--heldout: also save a PNG of 8 held-out faces (rows): "
                         "unedited, each emotion and the blink at the file's recommended strengths (columns)")
     return parser.parse_args(argv)
@@ -128,6 +132,33 @@ def save_edit_grid(G, dset, ws: torch.Tensor, path: str) -> None:
     print(f"grid {path}: columns unedited, {', '.join(f'{n} {s:g}' for n, s in zip(names, strengths))}")
 
 
+def video_check(photo: str) -> int:
+    """Does the video show the emotion? p(target) of each face (left to right) in the first and last frame."""
+    import subprocess  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    from editor.video import read_video  # noqa: PLC0415
+    from inversion.alignment import align_face  # noqa: PLC0415
+    from inversion.faces import detect_faces  # noqa: PLC0415
+    from inversion.images import read_photo  # noqa: PLC0415
+
+    clf = EmotionClassifier.load(None, "cpu")
+    height = read_photo(photo).shape[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        for emotion in TARGET_EMOTIONS:
+            out = Path(tmp) / f"{emotion}.mp4"
+            subprocess.run(["facelatent", "animate", photo, "--emotion", emotion, "--duration", "2", "--fps", "10",
+                            "--seed", "1", "-o", str(out)], check=True, capture_output=True)
+            frames = read_video(out)[:, :height]
+            row = []
+            for frame in (frames[0], frames[-1]):
+                faces = sorted(detect_faces(frame), key=lambda f: f.box[0])
+                crops = [align_face(frame, f.landmarks68, 48, "tight").image for f in faces]
+                row.append(" ".join(f"{p:.3f}" for p in clf.predict(crops)[:, EMOTIONS.index(emotion)]))
+            print(f"| {emotion} | {row[0]} | {row[1]} |", flush=True)
+    return 0
+
+
 def heldout_benchmark(args) -> int:
     """Shipped directions and freshly fitted ones, judged on encoded FER2013 PublicTest neutral faces."""
     clock = time.perf_counter()
@@ -167,6 +198,8 @@ def heldout_benchmark(args) -> int:
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.video:
+        return video_check(args.video)
     if args.heldout:
         return heldout_benchmark(args)
     G = load_generator(args.generator, "cpu")
