@@ -204,7 +204,7 @@ def images_seen(generator: str | None) -> str:
 def markdown(results: dict) -> str:
     """The benchmark as markdown: a header naming generator, faces, command and machine, then the table."""
     lines = [f"Generator: `{results['generator']}`, identity `{results['identity'][:12]}`, "
-             f"images seen: {results['images_seen']}; {results['faces']} held-out faces, {results['targets']}.",
+             f"images seen (its model card): {results['images_seen']}; {results['faces']} held-out faces, {results['targets']}.",
              f"Command: `{results['command']}`",
              f"Machine: torch {torch.__version__}, {results['settings']['threads']} thread(s), load average "
              f"{results['load_average'][0]:.1f} at the start, {results['load_average'][1]:.1f} at the end; "
@@ -308,7 +308,8 @@ def main(argv=None) -> int:
     results = {"generator": args.generator or "embedded default", "identity": generator_identity(G),
                "images_seen": images_seen(args.generator), "faces": len(targets), "targets": how,
                "first_face": crops[0][0], "last_face": crops[-1][0], "settings": vars(args) | {"json": None, "routes": sorted(args.routes)},
-               "command": "OMP_NUM_THREADS=1 python scripts/bench_inversion.py " + shlex.join(argv or sys.argv[1:]),
+               "command": ("OMP_NUM_THREADS=1 python scripts/bench_inversion.py "
+                           + shlex.join(sys.argv[1:] if argv is None else argv)).rstrip(),
                "date": time.strftime("%Y-%m-%d %H:%M %Z")}
     results.update(run_routes(G, targets, nets, args, w_stats))
     results["load_average"] = [load_start, os.getloadavg()[0]]
