@@ -197,8 +197,10 @@ def images_seen(generator: str | None) -> str:
     card = (folder if folder.is_dir() else folder.parent) / "MODEL_CARD.md"
     if generator is not None and not folder.is_dir():
         return "unknown (no model card)"
-    found = re.search(r"([\d,.]+\s*[kM]?) images seen", card.read_text("utf-8")) if card.is_file() else None
-    return found.group(1).strip() if found else "unknown (no model card)"
+    if not card.is_file():
+        return "unknown (no model card)"
+    found = re.search(r"([\d,.]+\s*[kM]?) images seen", card.read_text("utf-8"))
+    return found.group(1).strip() if found else "unknown (the model card does not say)"
 
 
 def markdown(results: dict) -> str:
@@ -220,6 +222,9 @@ def markdown(results: dict) -> str:
                       if final else " | ")
             lines.append(f"| {route} | {row['step']} | {row['lpips_alex']:.4f} | {row['lpips_vgg']:.4f} | "
                          f"{row['psnr']:.2f} | {timing} |")
+    if "encoder" in results["settings"]["routes"] and "W+ from encoder" not in results:
+        lines += ["", "W+ from encoder: skipped, this generator has no matching encoder "
+                      "(`inversion.encoder.encoder_for`)."]
     if "W+ then PTI" in results:
         pti = results["W+ then PTI"]
         lines += ["", f"PTI delta: {pti['delta_bytes_per_face'] / 1e3:.0f} KB per face in float16 (synthesis "
