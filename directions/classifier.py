@@ -5,8 +5,13 @@ Conventions:
 - Network input: float32 ``[N, 1, H, W]`` in [-1, 1] (grey; ``pixel / 127.5 - 1``). The network is
   fully convolutional with global average pooling, so it accepts any H, W ≥ 16; it was trained on
   random 40×40 crops of 48×48 faces, and :class:`EmotionClassifier` feeds it what the shipped
-  ``config.json`` says (``eval_crop``: the crop size; ``tta_offsets``: the crops' shifts from the
-  centre, default the centre only), each with its horizontal mirror, logits averaged.
+  ``config.json`` says (``eval_crop``: the crop size; a view set: the crops' shifts ``(dy, dx)`` from
+  the centre, each with its horizontal mirror, logits averaged).
+- View sets (:data:`VIEW_SETS`): ``"fast"`` = the config's ``tta_offsets`` (default the centre only:
+  2 views; what library and bulk code use), ``"accurate"`` = its ``accurate_offsets`` (more shifted
+  crops chosen on PublicTest by ``scripts/export_classifier.py --search-views``; about V/2 times the
+  cost; what ``facelatent classify`` uses by default). A config without ``accurate_offsets`` serves
+  the fast set for both.
 - Output: logits / probabilities ``[N, 7]`` in the order of :data:`directions.emotions.EMOTIONS`
   (joy, fear, anger, sadness, disgust, surprise, neutral).
 """
@@ -33,6 +38,35 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "classifier"
 
 #: The architecture trained by scripts/train_classifier.py (the shipped config.json repeats it).
 DEFAULT_ARCH = {"widths": [32, 64, 128, 256], "blocks": [0, 1, 2, 1], "dropout": 0.4}
+
+#: Test-time view sets: name → the config key holding its crop shifts.
+VIEW_SETS = {"fast": "tta_offsets", "accurate": "accurate_offsets"}
+
+
+def view_offsets(config: dict, views: str = "fast") -> tuple[str, list[tuple[int, int]]]:
+    """``(name of the set used, its crop shifts (dy, dx))`` for ``views`` in :data:`VIEW_SETS`.
+
+    "accurate" falls back to "fast" when the config has no ``accurate_offsets``; the fast set
+    defaults to the centre only. Anything else raises :class:`FaceLatentError`.
+    """
+    if views not in VIEW_SETS:
+        raise FaceLatentError(f"unknown classifier view set '{views}': choose one of {', '.join(VIEW_SETS)}")
+    if VIEW_SETS[views] not in config:
+        views = "fast"
+    return views, [(int(o[0]), int(o[1])) for o in config.get(VIEW_SETS[views], [[0, 0]])]
+
+
+def describe_view_sets(config: dict) -> dict[str, dict]:
+    """What a model folder's config says of each view set it has: ``{name: {"views": V, "accuracy":
+    PrivateTest accuracy or None, "ms_per_face": measured at export or None}}`` (fast first)."""
+    out = {}
+    for name, metrics_key in (("fast", "metrics"), ("accurate", "metrics_accurate")):
+        if name == "accurate" and VIEW_SETS[name] not in config:
+            continue
+        private = config.get(metrics_key, {}).get("PrivateTest", {})
+        out[name] = {"views": 2 * len(view_offsets(config, name)[1]), "accuracy": private.get("accuracy"),
+                     "ms_per_face": config.get("ms_per_face", {}).get(name)}
+    return out
 
 
 def _conv_bn(cin: int, cout: int, stride: int = 1, relu: bool = True) -> nn.Sequential:
@@ -132,14 +166,19 @@ def _to_grey_float(images) -> torch.Tensor:
 
 
 class EmotionClassifier:
-    """A trained :class:`EmotionNet` with its preprocessing (resize to 48, centre crop, flip TTA).
+    """A trained :class:`EmotionNet` with its preprocessing (resize to 48, test-time crops and mirrors).
+
+    ``views`` names the view set (:data:`VIEW_SETS`; ``self.views`` is the one used after the fallback,
+    ``self.tta_offsets`` its crop shifts).
 
     ``predict`` returns probabilities [N, 7] in EMOTIONS order; it is differentiable with respect to
     float tensor input (parameters are frozen), for adversarial attacks and for judging generator
     outputs.
     """
 
-    def __init__(self, model: EmotionNet, config: dict, device: torch.device | str = "cpu") -> None:
+    def __init__(self, model: EmotionNet, config: dict, device: torch.device | str = "cpu",
+                 views: str = "fast") -> None:
+        self.views, self.tta_offsets = view_offsets(config, views)  # the set used, after any fallback
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         for p in self.model.parameters():
@@ -147,14 +186,19 @@ class EmotionClassifier:
         self.config = config
         self.input_size = int(config.get("input_size", 48))
         self.eval_crop = int(config.get("eval_crop", self.input_size))
-        self.tta_offsets = [tuple(int(v) for v in o) for o in config.get("tta_offsets", [[0, 0]])]
         self.emotions: tuple[str, ...] = tuple(config.get("emotions", EMOTIONS))
         if self.emotions != EMOTIONS:
             raise CheckpointError(f"classifier emotions {self.emotions} differ from the project's {EMOTIONS}")
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, device: torch.device | str = "cpu") -> "EmotionClassifier":
-        """Load from a folder with weights.pt + config.json (or the weights file); None = the shipped model."""
+    def load(cls, path: str | os.PathLike | None = None, device: torch.device | str = "cpu",
+             views: str = "fast") -> "EmotionClassifier":
+        """Load from a folder with weights.pt + config.json (or the weights file); None = the shipped model.
+
+        ``views``: "fast" (the config's ``tta_offsets``) or "accurate" (its ``accurate_offsets``, else the
+        fast set); see :data:`VIEW_SETS`. The set actually used is ``self.views``.
+        """
+        view_offsets({}, views)  # a bad name fails before any file is read
         weights, config_path = _resolve_model_files(path)
         try:
             config = json.loads(config_path.read_text())
@@ -164,7 +208,7 @@ class EmotionClassifier:
         except (OSError, ValueError, KeyError, RuntimeError, TypeError, EOFError, pickle.UnpicklingError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
             raise CheckpointError(f"cannot load the emotion classifier from {weights.parent}: {first}") from None
-        return cls(model, config, device)
+        return cls(model, config, device, views)
 
     def prepare(self, images) -> torch.Tensor:
         """Any accepted input → float32 [N, 1, 48, 48] in [-1, 1] on the classifier's device.
@@ -190,7 +234,7 @@ class EmotionClassifier:
 
     def view_logits(self, images, offsets: Sequence[Sequence[int]] | None = None) -> torch.Tensor:
         """Logits [V, N, 7] of each test-time view: for each ``(dy, dx)`` in ``offsets`` (default: the
-        config's ``tta_offsets``, else ``[[0, 0]]``), the ``eval_crop`` crop moved by that many pixels
+        loaded view set's shifts, ``self.tta_offsets``), the ``eval_crop`` crop moved by that many pixels
         down/right from the centre (kept inside the face), then its mirror image; V = 2 × offsets."""
         x = self.prepare(images)
         c, size = self.eval_crop, x.shape[-1]

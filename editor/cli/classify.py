@@ -16,6 +16,11 @@ Inputs, chosen by what INPUT is:
   the same lines, until Ctrl-C.
 
 Probabilities are in EMOTIONS order (joy, fear, anger, sadness, disgust, surprise, neutral).
+
+Test-time views: the classifier's "accurate" view set by default (shifted crops + mirrors, chosen on
+PublicTest; about 13× the cost of the fast set, nothing for a few faces), ``--fast`` for the centre
+crop + mirror that library and bulk code use. ``--attack`` always attacks the fast set (it re-runs the
+classifier tens of times). JSON output says which set was used (``views``, ``num_views``).
 """
 
 from __future__ import annotations
@@ -41,6 +46,24 @@ def register(app: typer.Typer) -> None:
     app.command("classify")(classify)
 
 
+def _views_help() -> str:
+    """--fast's help: what each view set of the shipped classifier costs and scores (from its config)."""
+    from directions.classifier import DEFAULT_MODEL_DIR, describe_view_sets  # noqa: PLC0415
+
+    text = ("Use the classifier's fast test-time views (centre crop + mirror: what library and bulk code use) "
+            "instead of the accurate set (shifted crops + mirrors, chosen on PublicTest; the default).")
+    try:
+        sets = describe_view_sets(json.loads((DEFAULT_MODEL_DIR / "config.json").read_text()))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return text
+    figures = [f"{name}: {d['views']} views" + (f", {d['accuracy'] * 100:.2f}% on FER2013 PrivateTest"
+                                               if d["accuracy"] is not None else "")
+               + (f", ~{d['ms_per_face']:.{1 if d['ms_per_face'] < 10 else 0}f} ms/face (CPU, batches of 64)"
+                  if d["ms_per_face"] else "")
+               for name, d in sets.items()]
+    return f"{text} Shipped classifier: {'; '.join(figures)}."
+
+
 @handle_user_errors
 def classify(
     input: Annotated[Path, typer.Argument(help="Face crop(s) with --aligned, a photo or folder of photos, a video, "
@@ -49,22 +72,25 @@ def classify(
     aligned: Annotated[bool, typer.Option("--aligned", help="INPUT is face crops: classify each whole image.")] = False,
     split: Annotated[str, typer.Option("--split", help="CSV split: Training, PublicTest or PrivateTest.")] = "PrivateTest",
     every: Annotated[float, typer.Option("--every", help="Video: seconds between samples.")] = 1.0,
-    attack: Annotated[Optional[str], typer.Option("--attack", help="With --aligned: make the classifier see this "
-                                                                   "emotion with a minimal change; needs -o.")] = None,
+    attack: Annotated[Optional[str], typer.Option("--attack", help=(
+        "With --aligned: make the classifier see this emotion with a minimal change; needs -o. Always attacks "
+        "(and reports) the fast view set, which it runs tens of times."))] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output PNG for --attack.")] = None,
     classifier: Annotated[Optional[Path], typer.Option("--classifier", help="Classifier folder (weights.pt + "
                                                        "config.json). Default: the shipped one.")] = None,
+    fast: Annotated[bool, typer.Option("--fast", help=_views_help())] = False,
     device: DeviceOption = "auto",
 ) -> None:
     """Classify the emotion of faces: crops, photos, videos, or a FER2013 CSV (accuracy)."""
     from directions.classifier import EmotionClassifier  # noqa: PLC0415 (keeps --help fast)
     from inversion.devices import pick_device  # noqa: PLC0415
 
+    views = "fast" if fast else "accurate"
     webcam = _webcam_index(str(input))
     if webcam is not None:
         if aligned or attack is not None or json_out:
             raise FaceLatentError("webcam input takes no --aligned, --attack or --json")
-        _classify_webcam(EmotionClassifier.load(classifier, pick_device(device)), webcam, every)
+        _classify_webcam(EmotionClassifier.load(classifier, pick_device(device), views), webcam, every)
         return
     if not input.exists():
         raise ImageReadError(f"no such file or folder: {input}")
@@ -74,24 +100,25 @@ def classify(
         raise FaceLatentError("--attack works on one face crop: use it with --aligned and an image file")
     if output is not None and attack is None:
         raise FaceLatentError("-o/--output is only used with --attack")
-    clf = EmotionClassifier.load(classifier, pick_device(device))
+    clf = EmotionClassifier.load(classifier, pick_device(device), "fast" if attack is not None else views)
+    used = {"views": clf.views, "num_views": 2 * len(clf.tta_offsets)}
     if is_csv:
-        report = _classify_csv(clf, input, split)
+        report = {**_classify_csv(clf, input, split), **used}
         typer.echo(json.dumps(report) if json_out else _format_csv_report(report))
         return
     if attack is not None:
-        result = _attack(clf, input, attack, output)
+        result = {**_attack(clf, input, attack, output), **used}
         typer.echo(json.dumps(result) if json_out else
                    f"{input}: {result['source']} -> {result['target']} ({result['target_prob'] * 100:.0f}%), "
                    f"L-inf {result['linf']}/255, PSNR {result['psnr']:.1f} dB -> {result['output']}")
         return
     if input.suffix.lower() in VIDEO_SUFFIXES and not aligned:
-        _classify_video(clf, input, every, json_out)
+        _classify_video(clf, input, every, json_out, used)
         return
     paths = _image_paths(input)
     results = _classify_crops(clf, paths) if aligned else _classify_photos(clf, paths, str(clf.device))
     if json_out:
-        typer.echo(json.dumps({"results": results}))
+        typer.echo(json.dumps({"results": results, **used}))
         return
     for item in results:
         if not item["faces"]:
@@ -190,7 +217,8 @@ def _classify_csv(clf, path: Path, split: str) -> dict:
 def _format_csv_report(report: dict) -> str:
     from directions.emotions import EMOTIONS  # noqa: PLC0415
 
-    lines = [f"{report['split']}: {report['n']} faces, accuracy {report['accuracy'] * 100:.2f}%", "",
+    lines = [f"{report['split']}: {report['n']} faces, accuracy {report['accuracy'] * 100:.2f}% "
+             f"({report['views']} view set, {report['num_views']} views)", "",
              "per class: " + ", ".join(f"{e} {v * 100:.1f}%" if v is not None else f"{e} -"
                                        for e, v in report["per_class"].items()), "",
              "confusion (rows true, columns predicted):", "          " + "".join(f"{e[:8]:>9}" for e in EMOTIONS)]
@@ -260,7 +288,7 @@ def _assign_ids(faces: list[dict], previous: dict[int, list], next_id: int) -> i
     return next_id
 
 
-def _classify_video(clf, path: Path, every: float, json_out: bool) -> None:
+def _classify_video(clf, path: Path, every: float, json_out: bool, used: dict) -> None:
     import cv2  # noqa: PLC0415
 
     if not every > 0:
@@ -298,7 +326,7 @@ def _classify_video(clf, path: Path, every: float, json_out: bool) -> None:
     if index == 0:
         raise ImageReadError(f"no frames could be read from video {path}")
     if json_out:
-        typer.echo(json.dumps({"video": str(path), "every": every, "fps": fps, "samples": samples}))
+        typer.echo(json.dumps({"video": str(path), "every": every, "fps": fps, "samples": samples, **used}))
 
 
 def _webcam_index(text: str) -> Optional[int]:

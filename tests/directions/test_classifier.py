@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from directions.classifier import DEFAULT_ARCH, DEFAULT_MODEL_DIR, EmotionClassifier, build_model, targeted_attack
+from directions.classifier import (DEFAULT_ARCH, DEFAULT_MODEL_DIR, EmotionClassifier, build_model,
+                                  describe_view_sets, targeted_attack)
 from directions.emotions import EMOTIONS
 from directions.fer2013 import read_fer2013
 from inversion.errors import CheckpointError, FaceLatentError, ImageReadError
@@ -131,3 +132,55 @@ def test_test_time_views_are_shifted_crops_and_mirrors(random_classifier):
     torch.testing.assert_close(clf.logits(x), expected.mean(0), atol=1e-5, rtol=1e-5)
     plain = random_classifier.view_logits(x)  # no tta_offsets: the centre crop and its mirror
     torch.testing.assert_close(plain, expected[:2], atol=1e-5, rtol=1e-5)
+
+
+def _model_folder(tmp_path, clf, **config):
+    torch.save(clf.model.state_dict(), tmp_path / "weights.pt")
+    (tmp_path / "config.json").write_text(json.dumps({**clf.config, **config}))
+    return tmp_path
+
+
+def test_view_sets_fast_and_accurate(tmp_path, random_classifier):
+    """views="accurate" evaluates the config's accurate_offsets (each crop + mirror), "fast" its tta_offsets."""
+    accurate = [[0, 0], [-2, 2], [4, -4]]
+    folder = _model_folder(tmp_path, random_classifier, tta_offsets=[[0, 0]], accurate_offsets=accurate)
+    fast, slow = EmotionClassifier.load(folder), EmotionClassifier.load(folder, views="accurate")
+    assert (fast.views, slow.views) == ("fast", "accurate")
+    x = torch.rand(3, 1, 48, 48, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    with torch.no_grad():
+        assert fast.view_logits(x).shape[0] == 2 and slow.view_logits(x).shape[0] == 2 * len(accurate)
+        by_hand = fast.view_logits(x, accurate)  # the same network, the accurate shifts passed explicitly
+        torch.testing.assert_close(slow.predict(x), torch.softmax(by_hand.mean(0), 1))
+        torch.testing.assert_close(fast.predict(x), torch.softmax(by_hand[:2].mean(0), 1))  # centre + mirror
+    assert not torch.allclose(slow.predict(x), fast.predict(x))  # the extra views count
+
+
+def test_view_set_fallback_and_bad_name(tmp_path, random_classifier):
+    folder = _model_folder(tmp_path, random_classifier, tta_offsets=[[0, 0]])  # no accurate_offsets
+    clf = EmotionClassifier.load(folder, views="accurate")
+    assert clf.views == "fast" and clf.tta_offsets == [(0, 0)]
+    for bad in ("slow", "", "Accurate"):
+        with pytest.raises(FaceLatentError, match="unknown classifier view set") as info:
+            EmotionClassifier.load(folder, views=bad)
+        assert "\n" not in str(info.value)
+    with pytest.raises(FaceLatentError, match="unknown classifier view set"):
+        EmotionClassifier(random_classifier.model, random_classifier.config, views="all")
+
+
+def test_shipped_view_sets(shared):
+    """The shipped config has both sets and their figures; on real faces the accurate set mostly agrees
+    with the fast one and is the average of its own views."""
+    config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
+    sets = describe_view_sets(config)
+    assert sets["fast"]["views"] == 2 and sets["accurate"]["views"] == 2 * len(config["accurate_offsets"]) > 2
+    assert sets["fast"]["accuracy"] == config["metrics"]["PrivateTest"]["accuracy"]
+    assert sets["accurate"]["accuracy"] == config["metrics_accurate"]["PrivateTest"]["accuracy"]
+    fast, slow = EmotionClassifier.load(), EmotionClassifier.load(views="accurate")
+    faces = read_fer2013(shared("data", "fer2013", "fer2013.csv.gz")).split("PrivateTest").images[:64]
+    with torch.no_grad():
+        p_fast, p_slow = fast.predict(list(faces)), slow.predict(list(faces))
+        by_hand = torch.softmax(fast.view_logits(list(faces), slow.tta_offsets).mean(0), 1)
+    torch.testing.assert_close(p_slow, by_hand)
+    agree = float((p_fast.argmax(1) == p_slow.argmax(1)).float().mean())
+    assert agree >= 0.8, agree
+    assert torch.abs(p_fast - p_slow).max() > 1e-3  # yet the extra views do change the probabilities

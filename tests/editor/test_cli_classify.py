@@ -1,4 +1,4 @@
-"""``facelatent classify`` on aligned crops, a FER2013 CSV, photos, a video; --attack; bad input."""
+"""``facelatent classify`` on aligned crops, a FER2013 CSV, photos, a video; --fast; --attack; bad input."""
 
 from __future__ import annotations
 
@@ -25,7 +25,14 @@ def private(shared):
 
 @pytest.fixture(scope="module")
 def clf():
-    return EmotionClassifier.load()
+    """What classify uses by default: the accurate view set."""
+    return EmotionClassifier.load(views="accurate")
+
+
+@pytest.fixture(scope="module")
+def fast_clf():
+    """What classify --fast (and --attack) uses."""
+    return EmotionClassifier.load(views="fast")
 
 
 def _run(*args):
@@ -41,6 +48,7 @@ def test_aligned_folder_json_matches_api(tmp_path, private, clf):
     result = _run(tmp_path, "--aligned", "--json")
     assert result.exit_code == 0, result.output
     items = json.loads(result.stdout)["results"]
+    assert json.loads(result.stdout)["views"] == clf.views
     assert [item["path"].rsplit("/", 1)[1] for item in items] == [f"face{i}.png" for i in range(6)]
     assert items[5]["faces"][0]["box"] == [0, 0, 96, 96]
     with torch.no_grad():
@@ -71,7 +79,7 @@ def test_csv_accuracy_and_confusion(tmp_path, private, clf):
     report = json.loads(result.stdout)
     with torch.no_grad():
         pred = clf.predict(torch.from_numpy(private.images[:100]).float().unsqueeze(1) / 127.5 - 1).argmax(1).numpy()
-    assert report["split"] == "PrivateTest" and report["n"] == 100
+    assert report["split"] == "PrivateTest" and report["n"] == 100 and report["views"] == clf.views
     assert report["accuracy"] == pytest.approx(float((pred == private.labels[:100]).mean()), abs=1e-4)
     conf = np.array(report["confusion"])
     assert conf.sum() == 100 and np.trace(conf) == round(report["accuracy"] * 100)
@@ -83,7 +91,8 @@ def test_csv_accuracy_and_confusion(tmp_path, private, clf):
     assert "PrivateTest: 100 faces, accuracy" in text.stdout and "confusion" in text.stdout
 
 
-def test_attack_small_linf(tmp_path, private, clf):
+def test_attack_small_linf(tmp_path, private, fast_clf):
+    clf = fast_clf  # the attack always runs on the fast view set
     face = private.images[1]
     Image.fromarray(face).save(tmp_path / "face.png")
     with torch.no_grad():
@@ -92,6 +101,7 @@ def test_attack_small_linf(tmp_path, private, clf):
     result = _run(tmp_path / "face.png", "--aligned", "--attack", target, "-o", tmp_path / "out.png", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
+    assert report["views"] == "fast" and report["num_views"] == 2
     adv = np.asarray(Image.open(tmp_path / "out.png"))
     linf = int(np.abs(adv.astype(int) - face.astype(int)).max())
     assert report["linf"] == linf and 0 < linf <= 8
@@ -100,6 +110,32 @@ def test_attack_small_linf(tmp_path, private, clf):
     with torch.no_grad():
         assert EMOTIONS[int(clf.predict(adv).argmax(1)[0])] == target
     assert sorted(p.name for p in tmp_path.iterdir()) == ["face.png", "out.png"]  # no temporary left
+
+
+def test_fast_switch_changes_the_view_set(tmp_path, private, clf, fast_clf):
+    """--fast: the 2-view set, probabilities as the fast API; default: the accurate set."""
+    for i in range(4):
+        Image.fromarray(private.images[i]).save(tmp_path / f"face{i}.png")
+    default = json.loads(_run(tmp_path, "--aligned", "--json").stdout)
+    fast = json.loads(_run(tmp_path, "--aligned", "--json", "--fast").stdout)
+    assert (fast["views"], fast["num_views"]) == ("fast", 2)
+    assert (default["views"], default["num_views"]) == (clf.views, 2 * len(clf.tta_offsets))
+    assert default["num_views"] > 2  # the shipped config has an accurate set
+    for out, model in ((fast, fast_clf), (default, clf)):
+        with torch.no_grad():
+            expected = model.predict(list(private.images[:4])).numpy()
+        got = np.array([list(item["faces"][0]["probs"].values()) for item in out["results"]])
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert not np.allclose([list(i["faces"][0]["probs"].values()) for i in fast["results"]],
+                           [list(i["faces"][0]["probs"].values()) for i in default["results"]], atol=1e-3)
+    text = _run(tmp_path / "face0.png", "--aligned", "--fast")
+    assert text.exit_code == 0 and text.stdout.startswith(str(tmp_path / "face0.png") + "  face 0  ")
+
+
+def test_help_states_each_view_set():
+    text = runner.invoke(app, ["classify", "--help"], terminal_width=200).stdout
+    flat = " ".join(text.replace("│", " ").split())
+    assert "--fast" in flat and "fast: 2 views" in flat and "accurate:" in flat and "ms/face" in flat
 
 
 def test_photo_and_video_faces(tmp_path, shared):
