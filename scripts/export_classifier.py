@@ -163,6 +163,9 @@ def export(best: Path, data_path: Path, out_dir: Path, device=torch.device("cpu"
     model = build_model(ck["arch"])
     model.load_state_dict(ck["model"])
     model = model.float().to(memory_format=torch.contiguous_format)
+    # measure what ships: the weights rounded to float16 (weights.pt), loaded back as float32
+    model.load_state_dict({k: (v.half().float() if v.is_floating_point() else v)
+                           for k, v in model.state_dict().items()})
     data = read_fer2013(data_path)
     crop, accurate = _pick_inference(model, ck, data, device, search_views)
     config = {"arch": ck["arch"], "input_size": 48, "eval_crop": crop, "tta_offsets": [[0, 0]],
