@@ -29,18 +29,9 @@ SHARED = REPO.parent / "shared"
 
 def fixture_directions(G, path: Path) -> Path:
     """A direction file for ``G``: mean differences of mapped latents grouped by a random linear rule."""
-    from directions.direction_file import direction_set_from_fits, save_directions
-    from directions.fitting import fit_emotion_directions
-    from inversion.checkpoints import generator_identity
+    from directions.random_rule import save_random_rule_directions
 
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        w = G.mapping(torch.randn(700, G.z_dim, generator=g), None)[:, 0]
-    labels = ((w - w.mean(0)) @ torch.randn(G.w_dim, 7, generator=g)).argmax(1)
-    fits = fit_emotion_directions(w, labels, torch.ones(len(w)), list(range(6)), 6, space="w", num_ws=G.num_ws)
-    save_directions(direction_set_from_fits(fits, generator=generator_identity(G), space="w", num_ws=G.num_ws,
-                                            w_dim=G.w_dim), path)
-    return path
+    return save_random_rule_directions(G, path, samples=700)
 
 
 def fill_cost(G, photo, directions, result, options) -> None:

@@ -16,11 +16,10 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from directions.direction_file import direction_set_from_fits, save_directions
-from directions.fitting import fit_emotion_directions
+from directions.random_rule import save_random_rule_directions
 from editor.cli.app import app
 from editor.video import VideoWriter, probe_video, read_video
-from inversion.checkpoints import generator_identity, load_generator
+from inversion.checkpoints import load_generator
 from inversion.images import read_photo
 
 PHOTO = ("data", "photos", "2008_001322.jpg")
@@ -38,15 +37,7 @@ def fixture_directions(generator_path: Path, out: Path) -> Path:
     """Directions for the fixture generator: mean differences of mapped latents in 7 random groups."""
     if out.is_file():
         return out
-    G = load_generator(generator_path, "cpu")
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        w = G.mapping(torch.randn(400, G.z_dim, generator=g), None)[:, 0]
-    labels = ((w - w.mean(0)) @ torch.randn(G.w_dim, 7, generator=g)).argmax(1)
-    fits = fit_emotion_directions(w, labels, torch.ones(len(w)), list(range(6)), 6, space="w", num_ws=G.num_ws)
-    save_directions(direction_set_from_fits(fits, generator=generator_identity(G), space="w", num_ws=G.num_ws,
-                                            w_dim=G.w_dim), out)
-    return out
+    return save_random_rule_directions(load_generator(generator_path, "cpu"), out)
 
 
 def animate(shared, workdir: Path, name: str, *args, photo=None):
