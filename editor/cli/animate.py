@@ -19,7 +19,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info
+from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info, parse_faces
 from inversion.errors import FaceLatentError
 
 DEFAULT_DIRECTIONS_DIR = Path(__file__).resolve().parents[2] / "directions" / "models" / "default_directions"
@@ -112,18 +112,6 @@ def check_outputs(video: Path, preview: Optional[Path]) -> None:
         if target is not None and not target.parent.is_dir():
             raise FaceLatentError(f"output folder does not exist: {target.parent}")
 
-
-def parse_faces(text: Optional[str]) -> Optional[list[int]]:
-    """``"0,2"`` -> ``[0, 2]`` (sorted, unique); None -> None (all faces)."""
-    if text is None:
-        return None
-    try:
-        chosen = sorted({int(p) for p in text.replace(" ", "").split(",") if p != ""})
-    except ValueError:
-        raise FaceLatentError(f"bad --faces '{text}': use face indices like 0,2 (see `facelatent detect`)") from None
-    if not chosen:
-        raise FaceLatentError("--faces names no face")
-    return chosen
 
 
 @handle_user_errors

@@ -68,3 +68,16 @@ def handle_user_errors(command: F) -> F:
 def info(message: str) -> None:
     """Print a progress or status line on stderr (stdout stays clean for --json)."""
     print(message, file=sys.stderr, flush=True)
+
+
+def parse_faces(text: Optional[str]) -> Optional[list[int]]:
+    """``"0,2"`` -> ``[0, 2]`` (sorted, unique); None -> None (all faces)."""
+    if text is None:
+        return None
+    try:
+        chosen = sorted({int(p) for p in text.replace(" ", "").split(",") if p != ""})
+    except ValueError:
+        raise FaceLatentError(f"bad --faces '{text}': use face indices like 0,2 (see `facelatent detect`)") from None
+    if not chosen:
+        raise FaceLatentError("--faces names no face")
+    return chosen

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import typer
 
-from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info
+from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info, parse_faces
 from inversion.errors import FaceLatentError
 
 # Defaults measured in docs/BENCHMARKS.md (Inversion): from the encoder's start, 100 VGG16 steps take
@@ -57,14 +57,9 @@ def register(app: typer.Typer) -> None:
 
 def parse_face_indices(text: Optional[str], count: int) -> list[int]:
     """``"0,2"`` → ``[0, 2]`` (sorted, unique), checked against ``count`` faces; ``None`` → all faces."""
-    if text is None:
+    chosen = parse_faces(text)
+    if chosen is None:
         return list(range(count))
-    try:
-        chosen = sorted({int(part) for part in text.replace(" ", "").split(",") if part != ""})
-    except ValueError:
-        raise FaceLatentError(f"bad --faces '{text}': use face indices like 0,2 (see `facelatent detect`)") from None
-    if not chosen:
-        raise FaceLatentError("--faces names no face")
     bad = [i for i in chosen if not 0 <= i < count]
     if bad:
         raise FaceLatentError(f"--faces {bad[0]} is out of range: the photo has {count} face(s), indices 0 to {count - 1}")
