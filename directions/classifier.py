@@ -11,7 +11,9 @@ Conventions:
   2 views; what library and bulk code use), ``"accurate"`` = its ``accurate_offsets`` (more shifted
   crops chosen on PublicTest by ``scripts/export_classifier.py --search-views``; about V/2 times the
   cost; what ``facelatent classify`` uses by default). A config without ``accurate_offsets`` serves
-  the fast set for both.
+  the fast set for both. The accurate set may also average more networks: the config's
+  ``accurate_members`` lists extra weight files in the model folder (``{"weights": file, "arch": {…}}``),
+  each seeing the same views; the fast set is always ``weights.pt`` alone.
 - Output: logits / probabilities ``[N, 7]`` in the order of :data:`directions.emotions.EMOTIONS`
   (joy, fear, anger, sadness, disgust, surprise, neutral).
 """
@@ -64,9 +66,17 @@ def describe_view_sets(config: dict) -> dict[str, dict]:
         if name == "accurate" and VIEW_SETS[name] not in config:
             continue
         private = config.get(metrics_key, {}).get("PrivateTest", {})
-        out[name] = {"views": 2 * len(view_offsets(config, name)[1]), "accuracy": private.get("accuracy"),
-                     "ms_per_face": config.get("ms_per_face", {}).get(name)}
+        out[name] = {"views": 2 * len(view_offsets(config, name)[1]), "networks": len(_members(config, name)) + 1,
+                     "accuracy": private.get("accuracy"), "ms_per_face": config.get("ms_per_face", {}).get(name)}
     return out
+
+
+def _members(config: dict, views: str) -> list[dict]:
+    """The extra networks (``{"weights": file name, "arch": {…}}``) a view set averages with weights.pt:
+    the config's ``accurate_members`` for the accurate set (when it has ``accurate_offsets``), none else."""
+    if views != "accurate" or VIEW_SETS["accurate"] not in config:
+        return []
+    return list(config.get("accurate_members", []))
 
 
 def _conv_bn(cin: int, cout: int, stride: int = 1, relu: bool = True) -> nn.Sequential:
@@ -142,6 +152,14 @@ def _resolve_model_files(path: str | os.PathLike | None) -> tuple[Path, Path]:
     return weights, config
 
 
+def _load_network(weights: Path, arch: dict) -> EmotionNet:
+    """An :class:`EmotionNet` of ``arch`` with the state dict in ``weights`` (float16 or float32; loaded as
+    float32, tensors only: no code runs)."""
+    model = build_model(arch)
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return model
+
+
 def _to_grey_float(images) -> torch.Tensor:
     """uint8 crops (array H×W, H×W×3 RGB, N×H×W, N×H×W×3, or a list of such of any sizes) →
     float32 [N, 1, 48, 48] in [-1, 1]; grey by OpenCV's RGB→grey weights, area resizing."""
@@ -177,12 +195,14 @@ class EmotionClassifier:
     """
 
     def __init__(self, model: EmotionNet, config: dict, device: torch.device | str = "cpu",
-                 views: str = "fast") -> None:
+                 views: str = "fast", members: Sequence[EmotionNet] = ()) -> None:
         self.views, self.tta_offsets = view_offsets(config, views)  # the set used, after any fallback
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
+        self.networks = [net.to(self.device).eval() for net in (model, *members)]
+        self.model = self.networks[0]
+        for net in self.networks:
+            for p in net.parameters():
+                p.requires_grad_(False)
         self.config = config
         self.input_size = int(config.get("input_size", 48))
         self.eval_crop = int(config.get("eval_crop", self.input_size))
@@ -202,13 +222,12 @@ class EmotionClassifier:
         weights, config_path = _resolve_model_files(path)
         try:
             config = json.loads(config_path.read_text())
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            model = build_model(config["arch"])
-            model.load_state_dict(state)
+            model = _load_network(weights, config["arch"])
+            members = [_load_network(weights.parent / m["weights"], m["arch"]) for m in _members(config, views)]
         except (OSError, ValueError, KeyError, RuntimeError, TypeError, EOFError, pickle.UnpicklingError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
             raise CheckpointError(f"cannot load the emotion classifier from {weights.parent}: {first}") from None
-        return cls(model, config, device, views)
+        return cls(model, config, device, views, members)
 
     def prepare(self, images) -> torch.Tensor:
         """Any accepted input → float32 [N, 1, 48, 48] in [-1, 1] on the classifier's device.
@@ -233,11 +252,12 @@ class EmotionClassifier:
         return x.float()
 
     def view_logits(self, images, offsets: Sequence[Sequence[int]] | None = None) -> torch.Tensor:
-        """Logits [V, N, 7] of each test-time view: for each ``(dy, dx)`` in ``offsets`` (default: the
+        """Logits [V, N, 7] of each test-time view: for each network (``self.networks``: weights.pt, then
+        any ensemble members of the view set), for each ``(dy, dx)`` in ``offsets`` (default: the
         loaded view set's shifts, ``self.tta_offsets``), the ``eval_crop`` crop moved by that many pixels
-        down/right from the centre (kept inside the face), then its mirror image; V = 2 × offsets.
-        Views are batched about 64 images a network call (a batch of 64 faces: one call per view; one face:
-        all views at once): much larger batches ran 2-3× slower per face on the CPU."""
+        down/right from the centre (kept inside the face), then its mirror image; V = networks × 2 × offsets,
+        network-major. Views are batched about 64 images a network call (a batch of 64 faces: one call per
+        view; one face: all views at once): much larger batches ran 2-3× slower per face on the CPU."""
         x = self.prepare(images)
         c, size = self.eval_crop, x.shape[-1]
         centre = (size - c) // 2
@@ -247,8 +267,8 @@ class EmotionClassifier:
             crop = x[..., top:top + c, left:left + c] if c < size else x
             views += [crop, crop.flip(-1)]
         per_call = max(1, 64 // x.shape[0])
-        out = [self.model(torch.cat(views[i:i + per_call])) for i in range(0, len(views), per_call)]
-        return torch.cat(out).view(len(views), x.shape[0], -1)
+        out = [net(torch.cat(views[i:i + per_call])) for net in self.networks for i in range(0, len(views), per_call)]
+        return torch.cat(out).view(len(self.networks) * len(views), x.shape[0], -1)
 
     def logits(self, images) -> torch.Tensor:
         """Logits [N, 7] averaged over the test-time views (:meth:`view_logits`; differentiable for tensors)."""

@@ -64,7 +64,8 @@ def main() -> None:
             clf.predict(crop)
             one = best_of(lambda: clf.predict(crop), args.repeats * 4)
             many = best_of(lambda: clf.predict(batch), args.repeats) / batch.shape[0]
-        print(f"{clf.views} views ({2 * len(clf.tta_offsets)}): single uint8 crop {one * 1000:.2f} ms/face, "
+        print(f"{clf.views} views ({len(clf.networks)} network(s) × {2 * len(clf.tta_offsets)}): "
+              f"single uint8 crop {one * 1000:.2f} ms/face, "
               f"batch of 64 {many * 1000:.3f} ms/face")
     if args.attacks:
         bench_attacks(EmotionClassifier.load(views="fast"), args.attacks)

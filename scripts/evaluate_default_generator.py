@@ -31,24 +31,15 @@ import torch
 from inversion.checkpoints import load_generator
 from inversion.encoder import encoder_for
 from inversion.lpips import LPIPS
-from inversion.projector import ProjectorConfig, project
+from inversion.projector import ProjectorConfig, project, psnr
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from train_default_generator import save_grid  # noqa: E402
+from train_default_generator import rgb, save_grid  # noqa: E402
 
 
 def to_float(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).float().unsqueeze(1) / 127.5 - 1.0
-
-
-def rgb(x: torch.Tensor) -> torch.Tensor:
-    return x.expand(-1, 3, -1, -1)
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    mse = ((a.clamp(-1, 1) - b) / 2).square().mean(dim=(1, 2, 3))
-    return -10 * torch.log10(mse.clamp_min(1e-12))
 
 
 @torch.no_grad()

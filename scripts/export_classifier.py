@@ -112,28 +112,56 @@ def views_of(offsets_subset, offsets=ALL_OFFSETS) -> list[int]:
     return [2 * offsets.index(o) + k for o in offsets_subset for k in (0, 1)]
 
 
-def _pick_inference(model, base: dict, data, device, search_views: bool) -> tuple[int, list[list[int]] | None]:
+def _pick_inference(model, base: dict, data, device, search_views: bool,
+                    members: list = ()) -> tuple[int, list[list[int]] | None]:
     """The eval crop (training crop or the full 48, whichever scores higher with the centre crop + mirror
-    on PublicTest) and, with ``search_views``, the accurate view set: the :data:`TTA_CANDIDATES` entry that
-    scores highest on PublicTest at that crop (None without the search)."""
+    of ``model`` on PublicTest) and, with ``search_views``, the accurate view set: the :data:`TTA_CANDIDATES`
+    entry that scores highest on PublicTest at that crop with the logits of ``model`` and ``members`` (the
+    accurate set's extra networks) averaged (None without the search)."""
     pub = data.split("PublicTest")
     scores = {}
     for crop in sorted({int(base["crop"]), 48}):
-        clf = EmotionClassifier(model, {"arch": base["arch"], "input_size": 48, "eval_crop": crop}, device)
+        config = {"arch": base["arch"], "input_size": 48, "eval_crop": crop}
         candidates = TTA_CANDIDATES if crop < 48 and search_views else {"centre": [[0, 0]]}
         tried = ALL_OFFSETS if len(candidates) > 1 else [[0, 0]]
-        logits = view_logits(clf, pub.images, tried)
+        nets = [model, *members] if len(candidates) > 1 else [model]
+        per_net = [view_logits(EmotionClassifier(net, config, device), pub.images, tried) for net in nets]
         for name, subset in candidates.items():
-            pred = logits[views_of(subset, tried)].mean(0).argmax(1).numpy()
-            scores[(crop, name)] = float((pred == pub.labels).mean())
-    for (crop, name), acc in scores.items():
-        print(f"PublicTest accuracy, eval crop {crop}, {name}: {acc:.4f}", flush=True)
+            if name == "centre":  # the crop is chosen on the shipped network alone
+                pred = per_net[0][views_of(subset, tried)].mean(0).argmax(1).numpy()
+                scores[(crop, name)] = float((pred == pub.labels).mean())
+            pred = torch.stack([lg[views_of(subset, tried)].mean(0) for lg in per_net]).mean(0).argmax(1).numpy()
+            scores[(crop, name, "all")] = float((pred == pub.labels).mean())
+    for key, acc in scores.items():
+        who = f"{len(members) + 1} networks" if len(key) == 3 else "shipped network"
+        print(f"PublicTest accuracy, eval crop {key[0]}, {key[1]}, {who}: {acc:.4f}", flush=True)
     order = list(scores)  # ties: the smaller crop and the fewer views (earlier in TTA_CANDIDATES)
     best = lambda keys: max(keys, key=lambda k: (scores[k], -order.index(k)))  # noqa: E731
-    crop = best([k for k in order if k[1] == "centre"])[0]
+    crop = best([k for k in order if len(k) == 2])[0]
     if not search_views:
         return crop, None
-    return crop, TTA_CANDIDATES[best([k for k in order if k[0] == crop])[1]]
+    return crop, TTA_CANDIDATES[best([k for k in order if len(k) == 3 and k[0] == crop])[1]]
+
+
+def _load_rounded(path: Path) -> tuple[torch.nn.Module, dict]:
+    """A training checkpoint's network with its weights rounded to float16 (what ships), as float32, and
+    the checkpoint itself."""
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    model = build_model(ck["arch"])
+    model.load_state_dict({k: (v.half().float() if v.is_floating_point() else v) for k, v in ck["model"].items()})
+    return model.float().to(memory_format=torch.contiguous_format), ck
+
+
+def _member_entry(index: int, path: Path, ck: dict, model, crop: int, data, device) -> dict:
+    """``accurate_members`` entry of an ensemble member: its file, architecture, run, and its own accuracy
+    (centre ``crop`` + mirror: the members see the shipped network's eval crop) on both test splits."""
+    config = {"arch": ck["arch"], "input_size": 48, "eval_crop": crop}
+    metrics, _ = _measure(EmotionClassifier(model, config, device), data)
+    state = ck["state"]
+    return {"weights": f"member_{index}.pt", "arch": ck["arch"], "run": str(path),
+            "command": _command(ck["args"]), "epochs": state["epoch"], "images_seen": state["images_seen"],
+            "wall_minutes": round(state["wall_s"] / 60, 1),
+            "alone": {s: round(m["accuracy"], 4) for s, m in metrics.items()}}
 
 
 def _measure(clf: EmotionClassifier, data) -> tuple[dict, float]:
@@ -151,29 +179,33 @@ def _shipped_public_accuracy(out_dir: Path) -> float:
 
 
 def export(best: Path, data_path: Path, out_dir: Path, device=torch.device("cpu"), bf16: bool = False,
-           force: bool = False, search_views: bool = False) -> dict:
+           force: bool = False, search_views: bool = False, members: list[Path] = ()) -> dict:
     """Evaluate ``best`` (a best.pt from train_classifier.py) and write the model folder.
 
     Unless ``force``, the folder is left alone when the model already there scores at least as well on
     PublicTest (the selection split), so a later, weaker run never replaces a better shipped model.
     ``search_views`` also tries the test-time view sets of :data:`TTA_CANDIDATES` (up to 13× the
-    inference cost) and keeps the best on PublicTest.
+    inference cost) and keeps the best on PublicTest. ``members`` (other runs' best.pt; needs
+    ``search_views``) join ``best`` in the accurate set as an ensemble (``member_K.pt``); the fast set is
+    ``best`` alone.
     """
-    ck = torch.load(best, map_location="cpu", weights_only=True)
-    model = build_model(ck["arch"])
-    model.load_state_dict(ck["model"])
-    model = model.float().to(memory_format=torch.contiguous_format)
-    # measure what ships: the weights rounded to float16 (weights.pt), loaded back as float32
-    model.load_state_dict({k: (v.half().float() if v.is_floating_point() else v)
-                           for k, v in model.state_dict().items()})
+    if members and not search_views:
+        raise SystemExit("ensemble members belong to the accurate view set: add --search-views")
+    model, ck = _load_rounded(best)  # measure what ships: float16 weights, loaded back as float32
+    extra = [_load_rounded(path) for path in members]
     data = read_fer2013(data_path)
-    crop, accurate = _pick_inference(model, ck, data, device, search_views)
+    crop, accurate = _pick_inference(model, ck, data, device, search_views, [net for net, _ in extra])
     config = {"arch": ck["arch"], "input_size": 48, "eval_crop": crop, "tta_offsets": [[0, 0]],
               **({"accurate_offsets": accurate} if accurate is not None else {}),
               "tta": "each crop shift of the view set (tta_offsets: fast, the default; accurate_offsets: "
-                     "accurate) and its horizontal mirror, logits averaged",
+                     "accurate) and its horizontal mirror, logits averaged (accurate: also over the "
+                     "accurate_members networks)",
               "input": "float32 [N,1,48,48] grey in [-1,1] (pixel/127.5-1)", "emotions": list(EMOTIONS)}
-    results = {name: _measure(EmotionClassifier(model, config, device, name), data)
+    if extra:
+        config["accurate_members"] = [_member_entry(i + 1, path, mck, net, crop, data, device)
+                                      for i, (path, (net, mck)) in enumerate(zip(members, extra))]
+    results = {name: _measure(EmotionClassifier(model, config, device, name,
+                                                [net for net, _ in extra] if name == "accurate" else ()), data)
                for name in (("fast", "accurate") if accurate is not None else ("fast",))}
     metrics = results["fast"][0]
     state = ck["state"]
@@ -200,14 +232,19 @@ def export(best: Path, data_path: Path, out_dir: Path, device=torch.device("cpu"
         print(f"kept the model in {out_dir}: its PublicTest accuracy {shipped:.4f} >= "
               f"{metrics['PublicTest']['accuracy']:.4f} of {best} (use --force to replace it)", flush=True)
         return metrics
+    card = model_card(config, results, data)  # before any file is written: a failure leaves the folder alone
     out_dir.mkdir(parents=True, exist_ok=True)
-    half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    tmp = out_dir / "weights.pt.tmp"
-    torch.save(half, tmp)
-    os.replace(tmp, out_dir / "weights.pt")
+    files = {"weights.pt": model, **{m["weights"]: net for m, (net, _) in zip(config.get("accurate_members", []), extra)}}
+    for name, net in files.items():
+        tmp = out_dir / f"{name}.tmp"
+        torch.save({k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}, tmp)
+        os.replace(tmp, out_dir / name)
+    for stale in out_dir.glob("member_*.pt"):
+        if stale.name not in files:
+            stale.unlink()
     _write_atomic(out_dir / "config.json", (json.dumps(config, indent=2) + "\n").encode())
     draw_curve(history, out_dir / "learning_curve.png")
-    _write_atomic(out_dir / "MODEL_CARD.md", model_card(config, results, data).encode())
+    _write_atomic(out_dir / "MODEL_CARD.md", card.encode())
     for name, (m_set, sec) in results.items():
         print(name, json.dumps({s: round(m["accuracy"], 4) for s, m in m_set.items()}),
               f"{sec * 1000:.2f} ms/face (eval batches of 64)", flush=True)
@@ -316,6 +353,29 @@ def _card_training(config: dict) -> list[str]:
         "- Learning curve (this cycle): `learning_curve.png`.", ""]
 
 
+def _card_ensemble(config: dict) -> list[str]:
+    """The card's ensemble section: the accurate set's extra networks and each one's own accuracy."""
+    members = config.get("accurate_members", [])
+    if not members:
+        return []
+    alone = config.get("metrics", {})
+    rows = [f"| `weights.pt` (the fast set) | {config['training']['total_images_seen']:,} | "
+            f"{config['training']['total_wall_minutes']} | "
+            + " | ".join(f"{alone.get(s, {}).get('accuracy', float('nan')) * 100:.2f} %" for s in ("PublicTest", "PrivateTest"))
+            + " |"]
+    rows += [f"| `{m['weights']}`: `{m['command']}` | {m['images_seen']:,} | {m['wall_minutes']} | "
+             + " | ".join(f"{m['alone'][s] * 100:.2f} %" for s in ("PublicTest", "PrivateTest")) + " |" for m in members]
+    return [
+        "## Ensemble (accurate view set)", "",
+        f"The accurate set averages the logits of {len(members) + 1} networks of the same architecture, each "
+        "seeing the same test-time views: `weights.pt` and the `accurate_members` of `config.json`, trained "
+        "by the same script from scratch with other seeds (independent errors are what an ensemble averages "
+        "away). The fast set is `weights.pt` alone, so what library code (latent labelling, direction fitting "
+        "and evaluation) computes does not change with the ensemble. Each network alone, centre crop + mirror:", "",
+        "| network | images seen | training min | PublicTest | PrivateTest |", "|---|---:|---:|---:|---:|",
+        *rows, ""]
+
+
 def model_card(config: dict, results: dict[str, tuple[dict, float]], data) -> str:
     """MODEL_CARD.md text: architecture and why, data, training, metrics (``results``: view set name →
     (metrics per split, seconds per face))."""
@@ -338,7 +398,7 @@ def model_card(config: dict, results: dict[str, tuple[dict, float]], data) -> st
         "train fast at a high learning rate; global average pooling keeps the net fully convolutional (it "
         "accepts the 40×40 training crops and 48×48 faces alike) and small; dropout and strong augmentation "
         "fight FER2013's overfitting.", "",
-        *_card_data(config["training"]["args"], data), *_card_training(config),
+        *_card_data(config["training"]["args"], data), *_card_training(config), *_card_ensemble(config),
     ]
     for name, (metrics, sec_per_face) in results.items():
         views = 2 * len(config["tta_offsets" if name == "fast" else f"{name}_offsets"])
@@ -366,6 +426,8 @@ if __name__ == "__main__":
     p.add_argument("--force", action="store_true", help="replace the model there even if it scores higher")
     p.add_argument("--search-views", action="store_true",
                    help="also choose shifted test-time crops on PublicTest (up to 13x slower inference)")
+    p.add_argument("--members", type=Path, nargs="*", default=[],
+                   help="other runs' best.pt averaged with CHECKPOINT in the accurate view set (an ensemble)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    export(a.checkpoint, a.data, a.out, force=a.force, search_views=a.search_views)
+    export(a.checkpoint, a.data, a.out, force=a.force, search_views=a.search_views, members=a.members)

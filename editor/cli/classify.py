@@ -17,10 +17,11 @@ Inputs, chosen by what INPUT is:
 
 Probabilities are in EMOTIONS order (joy, fear, anger, sadness, disgust, surprise, neutral).
 
-Test-time views: the classifier's "accurate" view set by default (shifted crops + mirrors, chosen on
-PublicTest; about 13× the cost of the fast set, nothing for a few faces), ``--fast`` for the centre
-crop + mirror that library and bulk code use. ``--attack`` always attacks the fast set (it re-runs the
-classifier tens of times). JSON output says which set was used (``views``, ``num_views``).
+Test-time views: the classifier's "accurate" view set by default (shifted crops + mirrors chosen on
+PublicTest, each seen by every network of the shipped ensemble; tens of times the cost of the fast set,
+nothing for a few faces), ``--fast`` for one network's centre crop + mirror that library and bulk code
+use. ``--attack`` always attacks the fast set (it re-runs the classifier tens of times). JSON output says
+which set was used (``views``, ``num_views`` per network, ``num_networks``).
 """
 
 from __future__ import annotations
@@ -50,13 +51,15 @@ def _views_help() -> str:
     """--fast's help: what each view set of the shipped classifier costs and scores (from its config)."""
     from directions.classifier import DEFAULT_MODEL_DIR, describe_view_sets  # noqa: PLC0415
 
-    text = ("Use the classifier's fast test-time views (centre crop + mirror: what library and bulk code use) "
-            "instead of the accurate set (shifted crops + mirrors, chosen on PublicTest; the default).")
+    text = ("Use the classifier's fast test-time views (one network, centre crop + mirror: what library and bulk "
+            "code use) instead of the accurate set (shifted crops + mirrors chosen on PublicTest, averaged over "
+            "the shipped ensemble's networks; the default).")
     try:
         sets = describe_view_sets(json.loads((DEFAULT_MODEL_DIR / "config.json").read_text()))
     except (OSError, ValueError, TypeError, AttributeError):
         return text
-    figures = [f"{name}: {d['views']} views" + (f", {d['accuracy'] * 100:.2f}% on FER2013 PrivateTest"
+    figures = [f"{name}: " + (f"{d['networks']} networks × " if d.get("networks", 1) > 1 else "") + f"{d['views']} views"
+               + (f", {d['accuracy'] * 100:.2f}% on FER2013 PrivateTest"
                                                if d["accuracy"] is not None else "")
                + (f", ~{d['ms_per_face']:.{1 if d['ms_per_face'] < 10 else 0}f} ms/face (CPU, batches of 64)"
                   if d["ms_per_face"] else "")
@@ -101,7 +104,7 @@ def classify(
     if output is not None and attack is None:
         raise FaceLatentError("-o/--output is only used with --attack")
     clf = EmotionClassifier.load(classifier, pick_device(device), "fast" if attack is not None else views)
-    used = {"views": clf.views, "num_views": 2 * len(clf.tta_offsets)}
+    used = {"views": clf.views, "num_views": 2 * len(clf.tta_offsets), "num_networks": len(clf.networks)}
     if is_csv:
         report = {**_classify_csv(clf, input, split), **used}
         typer.echo(json.dumps(report) if json_out else _format_csv_report(report))
@@ -218,7 +221,7 @@ def _format_csv_report(report: dict) -> str:
     from directions.emotions import EMOTIONS  # noqa: PLC0415
 
     lines = [f"{report['split']}: {report['n']} faces, accuracy {report['accuracy'] * 100:.2f}% "
-             f"({report['views']} view set, {report['num_views']} views)", "",
+             f"({report['views']} view set, {report['num_networks']} network(s) × {report['num_views']} views)", "",
              "per class: " + ", ".join(f"{e} {v * 100:.1f}%" if v is not None else f"{e} -"
                                        for e, v in report["per_class"].items()), "",
              "confusion (rows true, columns predicted):", "          " + "".join(f"{e[:8]:>9}" for e in EMOTIONS)]

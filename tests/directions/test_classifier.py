@@ -155,6 +155,36 @@ def test_view_sets_fast_and_accurate(tmp_path, random_classifier):
     assert not torch.allclose(slow.predict(x), fast.predict(x))  # the extra views count
 
 
+def test_accurate_set_averages_ensemble_members(tmp_path, random_classifier):
+    """accurate_members: extra networks in the folder; the accurate set averages every network's views,
+    the fast set stays weights.pt alone; a missing member file is one clear CheckpointError."""
+    torch.manual_seed(1)
+    other = build_model(DEFAULT_ARCH).eval()
+    torch.save({k: v.half() for k, v in other.state_dict().items()}, tmp_path / "member_1.pt")
+    accurate = [[0, 0], [2, -2]]
+    folder = _model_folder(tmp_path, random_classifier, tta_offsets=[[0, 0]], accurate_offsets=accurate,
+                           accurate_members=[{"weights": "member_1.pt", "arch": DEFAULT_ARCH}])
+    fast, slow = EmotionClassifier.load(folder), EmotionClassifier.load(folder, views="accurate")
+    assert (len(fast.networks), len(slow.networks)) == (1, 2)
+    x = torch.rand(3, 1, 48, 48, generator=torch.Generator().manual_seed(6)) * 2 - 1
+    alone = EmotionClassifier(other, {**random_classifier.config, "tta_offsets": accurate})
+    with torch.no_grad():
+        views = slow.view_logits(x)
+        assert views.shape == (2 * 2 * len(accurate), 3, len(EMOTIONS))
+        first, second = fast.view_logits(x, accurate), alone.view_logits(x)  # second: float16-rounded weights
+        torch.testing.assert_close(views[:4], first)
+        torch.testing.assert_close(views[4:], second, atol=2e-2, rtol=0)
+        torch.testing.assert_close(slow.predict(x), torch.softmax(views.mean(0), 1))
+        assert not torch.allclose(slow.predict(x), torch.softmax(first.mean(0), 1), atol=1e-3)  # the member counts
+    sets = describe_view_sets(json.loads((folder / "config.json").read_text()))
+    assert (sets["fast"]["networks"], sets["accurate"]["networks"]) == (1, 2)
+    (folder / "member_1.pt").unlink()
+    EmotionClassifier.load(folder)  # the fast set never reads the members
+    with pytest.raises(CheckpointError, match="cannot load the emotion classifier") as info:
+        EmotionClassifier.load(folder, views="accurate")
+    assert "\n" not in str(info.value)
+
+
 def test_view_set_fallback_and_bad_name(tmp_path, random_classifier):
     folder = _model_folder(tmp_path, random_classifier, tta_offsets=[[0, 0]])  # no accurate_offsets
     clf = EmotionClassifier.load(folder, views="accurate")

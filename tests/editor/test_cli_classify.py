@@ -118,8 +118,9 @@ def test_fast_switch_changes_the_view_set(tmp_path, private, clf, fast_clf):
         Image.fromarray(private.images[i]).save(tmp_path / f"face{i}.png")
     default = json.loads(_run(tmp_path, "--aligned", "--json").stdout)
     fast = json.loads(_run(tmp_path, "--aligned", "--json", "--fast").stdout)
-    assert (fast["views"], fast["num_views"]) == ("fast", 2)
+    assert (fast["views"], fast["num_views"], fast["num_networks"]) == ("fast", 2, 1)
     assert (default["views"], default["num_views"]) == (clf.views, 2 * len(clf.tta_offsets))
+    assert default["num_networks"] == len(clf.networks)
     assert default["num_views"] > 2  # the shipped config has an accurate set
     for out, model in ((fast, fast_clf), (default, clf)):
         with torch.no_grad():
