@@ -27,7 +27,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from directions.classifier import EmotionClassifier, build_model  # noqa: E402
+from directions.classifier import DEFAULT_ARCH, EmotionClassifier, build_model  # noqa: E402
 from directions.emotions import EMOTIONS  # noqa: E402
 from directions.fer2013 import (EXTRA_ROW, MISSING_ROW, NON_FACE_MATCH, SPLITS,  # noqa: E402
                                 align_ferplus, alignment_agreement, ferplus_targets, read_fer2013,
@@ -260,6 +260,9 @@ def _command(a: dict) -> str:
     """The training command line, from a checkpoint's recorded arguments."""
     cmd = (f"python scripts/train_classifier.py --run-dir {a.get('run_dir')} --epochs {a.get('epochs')} "
            f"--threads {a.get('threads')} --seed {a.get('seed')}")
+    for key in ("widths", "blocks"):
+        if a.get(key) not in (None, str(list(DEFAULT_ARCH[key]))):
+            cmd += f" --{key} {','.join(v.strip() for v in a[key].strip('[]').split(','))}"
     if a.get("init") not in (None, "None"):
         cmd += f" --lr {a.get('lr')} --init {a.get('init')}"
     if float(a.get("ferplus_weight", 0) or 0) > 0:

@@ -43,6 +43,13 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
 DEFAULT_VOTES = REPO.parent / "shared" / "data" / "fer2013" / "ferplus_votes.csv"
 
 
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'") from None
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -56,6 +63,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="mix this share of the FER+ vote distribution into each Training row's one-hot target")
     p.add_argument("--ferplus", type=Path, default=DEFAULT_VOTES, help="FER+ vote CSV (used when the weight > 0)")
     p.add_argument("--crop", type=int, default=40)
+    p.add_argument("--widths", type=_ints, default=list(DEFAULT_ARCH["widths"]),
+                   help="channels per stage, comma-separated (default: the shipped architecture's)")
+    p.add_argument("--blocks", type=_ints, default=list(DEFAULT_ARCH["blocks"]),
+                   help="residual blocks per stage, comma-separated (as many as --widths)")
+    p.add_argument("--dropout", type=float, default=float(DEFAULT_ARCH["dropout"]))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
@@ -80,7 +92,7 @@ def to_unit(images_u8: torch.Tensor) -> torch.Tensor:
 def augment(x: torch.Tensor, crop: int, gen: torch.Generator) -> torch.Tensor:
     """Random affine crop (rotation, scale, shift, flip) to crop×crop, jitter and erasing; x in [-1, 1]."""
     n, _, h, _ = x.shape
-    r = lambda *s: torch.rand(*s, generator=gen)  # noqa: E731
+    r = lambda *s: torch.rand(*s, generator=gen).to(x.device)  # noqa: E731 (CPU draws: the same on any device)
     angle = (r(n) * 2 - 1) * math.radians(10)
     scale = (1 + (r(n) * 2 - 1) * 0.1) * crop / h
     flip = torch.where(r(n) < 0.5, -1.0, 1.0)
@@ -96,7 +108,7 @@ def augment(x: torch.Tensor, crop: int, gen: torch.Generator) -> torch.Tensor:
     erase = r(n) < 0.5
     eh, ew = (r(n) * 0.3 * crop + 4).long(), (r(n) * 0.3 * crop + 4).long()
     ey, ex = (r(n) * (crop - eh)).long(), (r(n) * (crop - ew)).long()
-    yy, xx = torch.arange(crop).view(1, crop, 1), torch.arange(crop).view(1, 1, crop)
+    yy, xx = torch.arange(crop, device=x.device).view(1, crop, 1), torch.arange(crop, device=x.device).view(1, 1, crop)
     box = (yy >= ey.view(-1, 1, 1)) & (yy < (ey + eh).view(-1, 1, 1))
     box = box & (xx >= ex.view(-1, 1, 1)) & (xx < (ex + ew).view(-1, 1, 1))
     box &= erase.view(-1, 1, 1)
@@ -147,7 +159,7 @@ def train_epoch(model, opt, sched, xs, ys, epoch, args, gen, device, bf16) -> tu
     total_loss, correct, seen = 0.0, 0, 0
     for b in range(nb):
         idx = order[b * args.batch:(b + 1) * args.batch]
-        x = augment(to_unit(xs[idx]), args.crop, gen).to(device).contiguous(memory_format=torch.channels_last)
+        x = augment(to_unit(xs[idx.to(xs.device)]), args.crop, gen).contiguous(memory_format=torch.channels_last)
         y = ys[idx].to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x)
@@ -188,6 +200,8 @@ def bf16_supported(device: torch.device, choice: str) -> bool:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if len(args.widths) != len(args.blocks):
+        raise SystemExit("--widths and --blocks need one value per stage each")
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     bf16 = bf16_supported(device, args.bf16)
@@ -198,10 +212,11 @@ def main(argv=None) -> None:
         return
     data = read_fer2013(args.data)
     tr, pub = data.split("Training"), data.split("PublicTest")
-    xs, ys = torch.from_numpy(tr.images), torch.from_numpy(training_targets(data, args))
+    xs, ys = torch.from_numpy(tr.images).to(device), torch.from_numpy(training_targets(data, args))
     xp, yp = torch.from_numpy(pub.images), pub.labels
     torch.manual_seed(args.seed)
-    model = build_model(DEFAULT_ARCH).to(device).to(memory_format=torch.channels_last)
+    arch = {"widths": args.widths, "blocks": args.blocks, "dropout": args.dropout}
+    model = build_model(arch).to(device).to(memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.SGD([{"params": decay, "weight_decay": args.weight_decay},
@@ -222,6 +237,8 @@ def main(argv=None) -> None:
     last = args.run_dir / "last.pt"
     if args.resume and last.is_file():
         ck = torch.load(last, map_location=device, weights_only=False)
+        if ck.get("arch", DEFAULT_ARCH) != arch:
+            raise SystemExit(f"the run was started with the architecture {ck.get('arch', DEFAULT_ARCH)}; resume with it")
         model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); sched.load_state_dict(ck["sched"])
         gen.set_state(ck["gen"]); torch.set_rng_state(ck["torch_rng"])
         state = ck["state"]
@@ -244,12 +261,12 @@ def main(argv=None) -> None:
         improved = pub_acc > state["best_acc"]
         if improved:
             state["best_acc"] = pub_acc
-            save_atomic({"model": model.state_dict(), "arch": DEFAULT_ARCH, "crop": args.crop, "state": state,
+            save_atomic({"model": model.state_dict(), "arch": arch, "crop": args.crop, "state": state,
                          "args": {k: str(v) for k, v in vars(args).items()}, "bf16": bf16,
                          "device": str(device)}, args.run_dir / "best.pt")
         bad = 0 if improved else bad + 1
         save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                     "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "state": state}, last)
+                     "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "state": state, "arch": arch}, last)
         print(f"epoch {epoch + 1:3d}/{args.epochs}  loss {loss:.4f}  train {acc:.4f}  public {pub_acc:.4f}"
               f"{' *' if improved else ''}  {seen / (time.time() - t0):.0f} img/s  wall {state['wall_s'] / 60:.1f} min",
               flush=True)
