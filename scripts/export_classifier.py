@@ -158,9 +158,11 @@ def _member_entry(index: int, path: Path, ck: dict, model, crop: int, data, devi
     config = {"arch": ck["arch"], "input_size": 48, "eval_crop": crop}
     metrics, _ = _measure(EmotionClassifier(model, config, device), data)
     state = ck["state"]
+    prev = state.get("previous", {"images_seen": 0, "wall_s": 0.0})
     return {"weights": f"member_{index}.pt", "arch": ck["arch"], "run": str(path),
-            "command": _command(ck["args"]), "epochs": state["epoch"], "images_seen": state["images_seen"],
-            "wall_minutes": round(state["wall_s"] / 60, 1),
+            "command": _command(ck["args"]), "epochs": state["epoch"],
+            "images_seen": state["images_seen"] + prev["images_seen"],
+            "wall_minutes": round((state["wall_s"] + prev["wall_s"]) / 60, 1),
             "alone": {s: round(m["accuracy"], 4) for s, m in metrics.items()}}
 
 
@@ -370,12 +372,15 @@ def _card_ensemble(config: dict) -> list[str]:
              + " | ".join(f"{m['alone'][s] * 100:.2f} %" for s in ("PublicTest", "PrivateTest")) + " |" for m in members]
     return [
         "## Ensemble (accurate view set)", "",
-        f"The accurate set averages the logits of {len(members) + 1} networks of the same architecture, each "
-        "seeing the same test-time views: `weights.pt` and the `accurate_members` of `config.json`, trained "
-        "by the same script from scratch with other seeds (independent errors are what an ensemble averages "
-        "away). The fast set is `weights.pt` alone, so what library code (latent labelling, direction fitting "
-        "and evaluation) computes does not change with the ensemble. Each network alone, centre crop + mirror:", "",
-        "| network | images seen | training min | PublicTest | PrivateTest |", "|---|---:|---:|---:|---:|",
+        f"The accurate set averages the logits of {len(members) + 1} networks, each seeing the same test-time "
+        "views: `weights.pt` and the `accurate_members` of `config.json`, each trained by "
+        "`scripts/train_classifier.py` with the command in its row (other seeds make other errors, which is "
+        "what an ensemble averages away). The members were chosen with the view set, on PublicTest only "
+        "(`scripts/bench_classifier.py --compare`, see docs/BENCHMARKS.md). The fast set is `weights.pt` "
+        "alone, so what library code (latent labelling, direction fitting and evaluation) computes does not "
+        "change with the ensemble. Each network alone, centre crop + mirror:", "",
+        "| network | images seen (all its cycles) | training min | PublicTest | PrivateTest |",
+        "|---|---:|---:|---:|---:|",
         *rows, ""]
 
 

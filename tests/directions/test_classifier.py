@@ -199,17 +199,23 @@ def test_view_set_fallback_and_bad_name(tmp_path, random_classifier):
 
 def test_shipped_view_sets(shared):
     """The shipped config has both sets and their figures; on real faces the accurate set mostly agrees
-    with the fast one and is the average of its own views."""
+    with the fast one and is the average of its own views over all its networks (weights.pt first)."""
     config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
     sets = describe_view_sets(config)
-    assert sets["fast"]["views"] == 2 and sets["accurate"]["views"] == 2 * len(config["accurate_offsets"]) > 2
+    members = config.get("accurate_members", [])
+    assert sets["fast"]["views"] == 2 and sets["accurate"]["views"] == 2 * len(config["accurate_offsets"])
+    assert sets["fast"]["networks"] == 1 and sets["accurate"]["networks"] == 1 + len(members)
+    assert sets["accurate"]["views"] * sets["accurate"]["networks"] > 2  # more than the fast set
     assert sets["fast"]["accuracy"] == config["metrics"]["PrivateTest"]["accuracy"]
     assert sets["accurate"]["accuracy"] == config["metrics_accurate"]["PrivateTest"]["accuracy"]
     fast, slow = EmotionClassifier.load(), EmotionClassifier.load(views="accurate")
+    assert len(slow.networks) == 1 + len(members)
     faces = read_fer2013(shared("data", "fer2013", "fer2013.csv.gz")).split("PrivateTest").images[:64]
     with torch.no_grad():
         p_fast, p_slow = fast.predict(list(faces)), slow.predict(list(faces))
-        by_hand = torch.softmax(fast.view_logits(list(faces), slow.tta_offsets).mean(0), 1)
+        each = [EmotionClassifier(net, config).view_logits(list(faces), slow.tta_offsets) for net in slow.networks]
+        by_hand = torch.softmax(torch.cat(each).mean(0), 1)
+        torch.testing.assert_close(each[0], fast.view_logits(list(faces), slow.tta_offsets))  # weights.pt first
     torch.testing.assert_close(p_slow, by_hand)
     agree = float((p_fast.argmax(1) == p_slow.argmax(1)).float().mean())
     assert agree >= 0.8, agree
