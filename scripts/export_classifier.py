@@ -229,6 +229,7 @@ def export(best: Path, data_path: Path, out_dir: Path, device=torch.device("cpu"
         config["metrics" if name == "fast" else f"metrics_{name}"] = {
             s: {"n": m["n"], "accuracy": round(m["accuracy"], 4)} for s, m in m_set.items()}
     config["ms_per_face"] = {name: round(sec * 1000, 2) for name, (_, sec) in results.items()}
+    config["measured_with"] = f"{torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.1f} after"
     shipped = _shipped_public_accuracy(out_dir)
     if not force and shipped >= round(metrics["PublicTest"]["accuracy"], 4):
         print(f"kept the model in {out_dir}: its PublicTest accuracy {shipped:.4f} >= "
@@ -336,9 +337,13 @@ def _card_training(config: dict) -> list[str]:
     a, prev = tr["args"], tr.get("previous_stage")
     views = "fast (`tta_offsets`, the library's default): the centre crop and its mirror image"
     accurate = config.get("accurate_offsets")
+    networks = len(config.get("accurate_members", [])) + 1
     if accurate is not None:
-        views += (f"; accurate (`accurate_offsets`, `facelatent classify`'s default): {len(accurate)} crops "
-                  f"shifted from the centre by {accurate} px (chosen on PublicTest only), each with its mirror")
+        crops = ("the centre crop" if accurate == [[0, 0]] else
+                 f"{len(accurate)} crops shifted from the centre by {accurate} px")
+        views += (f"; accurate (`accurate_offsets`, `facelatent classify`'s default): {crops} (chosen on "
+                  "PublicTest only), each with its mirror"
+                  + (f", seen by each of {networks} networks (the ensemble below)" if networks > 1 else ""))
     return [
         "## Training", "",
         f"- Command: `{_command(a)}`.",
@@ -410,9 +415,11 @@ def model_card(config: dict, results: dict[str, tuple[dict, float]], data) -> st
     ]
     for name, (metrics, sec_per_face) in results.items():
         views = 2 * len(config["tta_offsets" if name == "fast" else f"{name}_offsets"])
-        lines += [f"## Results, {name} view set ({views} views; original FER2013 labels)", "",
-                  f"Speed: {sec_per_face * 1000:.2f} ms per face on the training machine's CPU (batches of 64, "
-                  "while other jobs shared the cores).", ""]
+        networks = len(config.get("accurate_members", [])) + 1 if name == "accurate" else 1
+        lines += [f"## Results, {name} view set ({f'{networks} networks × ' if networks > 1 else ''}{views} views; "
+                  "original FER2013 labels)", "",
+                  f"Speed: {sec_per_face * 1000:.2f} ms per face on the export machine's CPU (batches of 64, "
+                  f"{config.get('measured_with', 'threads and load not recorded')}).", ""]
         for split, m in metrics.items():
             lines += [f"### {split} ({name}): accuracy {m['accuracy'] * 100:.2f} % on {m['n']} faces", "",
                       "Per-class accuracy: " + ", ".join(f"{e} {v * 100:.1f} %" for e, v in m["per_class"].items()),
