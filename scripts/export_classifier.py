@@ -27,7 +27,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from directions.classifier import DEFAULT_ARCH, EmotionClassifier, build_model  # noqa: E402
+from directions.classifier import DEFAULT_ARCH, EmotionClassifier, build_model, describe_view_sets  # noqa: E402
 from directions.emotions import EMOTIONS  # noqa: E402
 from directions.fer2013 import (EXTRA_ROW, MISSING_ROW, NON_FACE_MATCH, SPLITS,  # noqa: E402
                                 align_ferplus, alignment_agreement, ferplus_targets, read_fer2013,
@@ -195,8 +195,9 @@ def export(best: Path, data_path: Path, out_dir: Path, device=torch.device("cpu"
         raise SystemExit("ensemble members belong to the accurate view set: add --search-views")
     model, ck = _load_rounded(best)  # measure what ships: float16 weights, loaded back as float32
     extra = [_load_rounded(path) for path in members]
+    member_nets = [net for net, _ in extra]
     data = read_fer2013(data_path)
-    crop, accurate = _pick_inference(model, ck, data, device, search_views, [net for net, _ in extra])
+    crop, accurate = _pick_inference(model, ck, data, device, search_views, member_nets)
     config = {"arch": ck["arch"], "input_size": 48, "eval_crop": crop, "tta_offsets": [[0, 0]],
               **({"accurate_offsets": accurate} if accurate is not None else {}),
               "tta": "each crop shift of the view set (tta_offsets: fast, the default; accurate_offsets: "
@@ -207,7 +208,7 @@ def export(best: Path, data_path: Path, out_dir: Path, device=torch.device("cpu"
         config["accurate_members"] = [_member_entry(i + 1, path, mck, net, crop, data, device)
                                       for i, (path, (net, mck)) in enumerate(zip(members, extra))]
     results = {name: _measure(EmotionClassifier(model, config, device, name,
-                                                [net for net, _ in extra] if name == "accurate" else ()), data)
+                                                member_nets if name == "accurate" else ()), data)
                for name in (("fast", "accurate") if accurate is not None else ("fast",))}
     metrics = results["fast"][0]
     state = ck["state"]
@@ -237,7 +238,7 @@ def export(best: Path, data_path: Path, out_dir: Path, device=torch.device("cpu"
         return metrics
     card = model_card(config, results, data)  # before any file is written: a failure leaves the folder alone
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = {"weights.pt": model, **{m["weights"]: net for m, (net, _) in zip(config.get("accurate_members", []), extra)}}
+    files = {"weights.pt": model, **{m["weights"]: net for m, net in zip(config.get("accurate_members", []), member_nets)}}
     for name, net in files.items():
         tmp = out_dir / f"{name}.tmp"
         torch.save({k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}, tmp)
@@ -337,8 +338,8 @@ def _card_training(config: dict) -> list[str]:
     a, prev = tr["args"], tr.get("previous_stage")
     views = "fast (`tta_offsets`, the library's default): the centre crop and its mirror image"
     accurate = config.get("accurate_offsets")
-    networks = len(config.get("accurate_members", [])) + 1
     if accurate is not None:
+        networks = describe_view_sets(config)["accurate"]["networks"]
         crops = ("the centre crop" if accurate == [[0, 0]] else
                  f"{len(accurate)} crops shifted from the centre by {accurate} px")
         views += (f"; accurate (`accurate_offsets`, `facelatent classify`'s default): {crops} (chosen on "
@@ -413,9 +414,9 @@ def model_card(config: dict, results: dict[str, tuple[dict, float]], data) -> st
         "fight FER2013's overfitting.", "",
         *_card_data(config["training"]["args"], data), *_card_training(config), *_card_ensemble(config),
     ]
+    sets = describe_view_sets(config)
     for name, (metrics, sec_per_face) in results.items():
-        views = 2 * len(config["tta_offsets" if name == "fast" else f"{name}_offsets"])
-        networks = len(config.get("accurate_members", [])) + 1 if name == "accurate" else 1
+        views, networks = sets[name]["views"], sets[name]["networks"]
         lines += [f"## Results, {name} view set ({f'{networks} networks × ' if networks > 1 else ''}{views} views; "
                   "original FER2013 labels)", "",
                   f"Speed: {sec_per_face * 1000:.2f} ms per face on the export machine's CPU (batches of 64, "
