@@ -11,14 +11,16 @@ Inputs, chosen by what INPUT is:
 - a photo or a folder of photos: faces are detected (MTCNN + 68 landmarks), aligned tightly
   (FER2013-like crop) and classified; boxes are the detector's ``[x0, y0, x1, y1]`` photo pixels.
 - a video (mp4/mov/avi/mkv/webm/m4v): one sample every ``--every`` seconds, faces followed from one
-  sample to the next by box overlap; lines like ``00:00:03  face 0  joy 73%``.
+  sample to the next by box overlap; lines like ``00:00:03  face 0  joy 73%``. With ``--json``: JSON Lines,
+  one record per sampled time, printed as it is sampled:
+  ``{"source": ..., "time": 3.0, "faces": [{"id": 0, "box": [...], "emotion": ..., "probs": {...}}], ...}``.
 - ``webcam:N`` (``webcam`` = ``webcam:0``): camera N, sampled every ``--every`` seconds of wall-clock time,
-  the same lines, until Ctrl-C.
+  the same lines (or JSON Lines records), until Ctrl-C.
 
 Probabilities are in EMOTIONS order (joy, fear, anger, sadness, disgust, surprise, neutral).
 
-Test-time views: the classifier's "accurate" view set by default (shifted crops + mirrors chosen on
-PublicTest, each seen by every network of the shipped ensemble; tens of times the cost of the fast set,
+Test-time views: the classifier's "accurate" view set by default (the crops + mirrors chosen on
+PublicTest, each seen by every network of the shipped ensemble; several times the cost of the fast set,
 nothing for a few faces), ``--fast`` for one network's centre crop + mirror that library and bulk code
 use. ``--attack`` always attacks the fast set (it re-runs the classifier tens of times). JSON output says
 which set was used (``views``, ``num_views`` per network, ``num_networks``).
@@ -52,7 +54,7 @@ def _views_help() -> str:
     from directions.classifier import DEFAULT_MODEL_DIR, describe_view_sets  # noqa: PLC0415
 
     text = ("Use the classifier's fast test-time views (one network, centre crop + mirror: what library and bulk "
-            "code use) instead of the accurate set (shifted crops + mirrors chosen on PublicTest, averaged over "
+            "code use) instead of the accurate set (the crops + mirrors chosen on PublicTest, averaged over "
             "the shipped ensemble's networks; the default).")
     try:
         sets = describe_view_sets(json.loads((DEFAULT_MODEL_DIR / "config.json").read_text()))
@@ -70,11 +72,12 @@ def _views_help() -> str:
 @handle_user_errors
 def classify(
     input: Annotated[Path, typer.Argument(help="Face crop(s) with --aligned, a photo or folder of photos, a video, "
-                                               "or a FER2013-style .csv/.csv.gz.", show_default=False)],
+                                               "webcam[:N] (camera N, until Ctrl-C), or a FER2013-style "
+                                               ".csv/.csv.gz.", show_default=False)],
     json_out: JsonOption = False,
     aligned: Annotated[bool, typer.Option("--aligned", help="INPUT is face crops: classify each whole image.")] = False,
     split: Annotated[str, typer.Option("--split", help="CSV split: Training, PublicTest or PrivateTest.")] = "PrivateTest",
-    every: Annotated[float, typer.Option("--every", help="Video: seconds between samples.")] = 1.0,
+    every: Annotated[float, typer.Option("--every", help="Video or webcam: seconds between samples.")] = 1.0,
     attack: Annotated[Optional[str], typer.Option("--attack", help=(
         "With --aligned: make the classifier see this emotion with a minimal change; needs -o. Always attacks "
         "(and reports) the fast view set, which it runs tens of times."))] = None,
@@ -91,9 +94,10 @@ def classify(
     views = "fast" if fast else "accurate"
     webcam = _webcam_index(str(input))
     if webcam is not None:
-        if aligned or attack is not None or json_out:
-            raise FaceLatentError("webcam input takes no --aligned, --attack or --json")
-        _classify_webcam(EmotionClassifier.load(classifier, pick_device(device), views), webcam, every)
+        if aligned or attack is not None or output is not None:
+            raise FaceLatentError("webcam input takes no --aligned, --attack or -o")
+        clf = EmotionClassifier.load(classifier, pick_device(device), views)
+        _classify_webcam(clf, webcam, every, json_out, _views_used(clf))
         return
     if not input.exists():
         raise ImageReadError(f"no such file or folder: {input}")
@@ -104,7 +108,7 @@ def classify(
     if output is not None and attack is None:
         raise FaceLatentError("-o/--output is only used with --attack")
     clf = EmotionClassifier.load(classifier, pick_device(device), "fast" if attack is not None else views)
-    used = {"views": clf.views, "num_views": 2 * len(clf.tta_offsets), "num_networks": len(clf.networks)}
+    used = _views_used(clf)
     if is_csv:
         report = {**_classify_csv(clf, input, split), **used}
         typer.echo(json.dumps(report) if json_out else _format_csv_report(report))
@@ -128,6 +132,11 @@ def classify(
             typer.echo(f"{item['path']}: no face found")
         for k, face in enumerate(item["faces"]):
             typer.echo(f"{item['path']}  face {k}  {_top(face)}")
+
+
+def _views_used(clf) -> dict:
+    """What every JSON report says about the view set it was computed with."""
+    return {"views": clf.views, "num_views": 2 * len(clf.tta_offsets), "num_networks": len(clf.networks)}
 
 
 def _top(face: dict) -> str:
@@ -291,6 +300,33 @@ def _assign_ids(faces: list[dict], previous: dict[int, list], next_id: int) -> i
     return next_id
 
 
+class _SampleReporter:
+    """Classifies sampled frames of a video or camera, follows faces between samples and prints each sample.
+
+    Text: ``HH:MM:SS  face ID  emotion P%`` lines (``HH:MM:SS  no face``). JSON: one JSON Lines record per
+    sample, ``{"source", "time" (seconds), "faces" [{"id", "box", "emotion", "probs"}], views...}``.
+    """
+
+    def __init__(self, clf, source: str, json_out: bool, used: dict):
+        self.clf, self.source, self.json_out, self.used = clf, source, json_out, used
+        self.tracks: dict[int, list] = {}
+        self.next_id = 0
+
+    def report(self, frame_bgr: np.ndarray, t: float) -> None:
+        import cv2  # noqa: PLC0415
+
+        faces = _faces_in_photo(self.clf, cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB), str(self.clf.device))
+        self.next_id = _assign_ids(faces, self.tracks, self.next_id)
+        self.tracks = {f["id"]: f["box"] for f in faces}
+        if self.json_out:
+            record = {"source": self.source, "time": round(t, 3), "faces": faces, **self.used}
+            typer.echo(json.dumps(record))
+            return
+        stamp = f"{int(t) // 3600:02d}:{int(t) // 60 % 60:02d}:{int(t) % 60:02d}"
+        typer.echo(f"{stamp}  no face" if not faces else
+                   "\n".join(f"{stamp}  face {f['id']}  {_top(f)}" for f in faces))
+
+
 def _classify_video(clf, path: Path, every: float, json_out: bool, used: dict) -> None:
     import cv2  # noqa: PLC0415
 
@@ -302,7 +338,8 @@ def _classify_video(clf, path: Path, every: float, json_out: bool, used: dict) -
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
     if fps <= 0:
         raise ImageReadError(f"video {path} does not say its frame rate")
-    samples, tracks, next_id, index, next_time = [], {}, 0, 0, 0.0
+    reporter = _SampleReporter(clf, str(path), json_out, used)
+    index, next_time = 0, 0.0
     try:
         while True:
             ok = capture.grab()
@@ -316,20 +353,11 @@ def _classify_video(clf, path: Path, every: float, json_out: bool, used: dict) -
             if not ok:
                 break
             next_time += every
-            faces = _faces_in_photo(clf, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), str(clf.device))
-            next_id = _assign_ids(faces, tracks, next_id)
-            tracks = {f["id"]: f["box"] for f in faces}
-            samples.append({"time": round(t, 3), "faces": faces})
-            if not json_out:
-                stamp = f"{int(t) // 3600:02d}:{int(t) // 60 % 60:02d}:{int(t) % 60:02d}"
-                typer.echo(f"{stamp}  no face" if not faces else
-                           "\n".join(f"{stamp}  face {f['id']}  {_top(f)}" for f in faces))
+            reporter.report(frame, t)
     finally:
         capture.release()
     if index == 0:
         raise ImageReadError(f"no frames could be read from video {path}")
-    if json_out:
-        typer.echo(json.dumps({"video": str(path), "every": every, "fps": fps, "samples": samples, **used}))
 
 
 def _webcam_index(text: str) -> Optional[int]:
@@ -341,7 +369,7 @@ def _webcam_index(text: str) -> Optional[int]:
     return None
 
 
-def _classify_webcam(clf, index: int, every: float) -> None:
+def _classify_webcam(clf, index: int, every: float, json_out: bool, used: dict) -> None:
     import time  # noqa: PLC0415
 
     import cv2  # noqa: PLC0415
@@ -352,19 +380,15 @@ def _classify_webcam(clf, index: int, every: float) -> None:
     capture = cv2.VideoCapture(index)
     if not capture.isOpened():
         raise ImageReadError(f"cannot open camera {index} (webcam:{index})")
-    tracks, next_id, start = {}, 0, time.monotonic()
+    reporter = _SampleReporter(clf, f"webcam:{index}", json_out, used)
+    start = time.monotonic()
     try:
         while True:
             ok, frame = capture.read()
             if not ok:
                 raise ImageReadError(f"camera {index} stopped delivering frames")
             t = time.monotonic() - start
-            faces = _faces_in_photo(clf, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), str(clf.device))
-            next_id = _assign_ids(faces, tracks, next_id)
-            tracks = {f["id"]: f["box"] for f in faces}
-            stamp = f"{int(t) // 3600:02d}:{int(t) // 60 % 60:02d}:{int(t) % 60:02d}"
-            typer.echo(f"{stamp}  no face" if not faces else
-                       "\n".join(f"{stamp}  face {f['id']}  {_top(f)}" for f in faces))
+            reporter.report(frame, t)
             time.sleep(max(0.0, every - (time.monotonic() - start - t)))
     finally:
         capture.release()

@@ -158,12 +158,22 @@ def test_photo_and_video_faces(tmp_path, shared):
     assert video.exit_code == 0, video.output
     lines = video.stdout.strip().splitlines()
     assert [line[:18] for line in lines] == ["00:00:00  face 0  ", "00:00:01  face 0  ", "00:00:02  face 0  "]
+    records = _run(tmp_path / "clip.avi", "--every", "1", "--json")
+    assert records.exit_code == 0, records.output
+    samples = [json.loads(line) for line in records.stdout.strip().splitlines()]  # JSON Lines: one per sample
+    assert [s["time"] for s in samples] == [0.0, 1.0, 2.0]
+    assert all(s["source"] == str(tmp_path / "clip.avi") and s["views"] == "accurate" for s in samples)
+    for sample, line in zip(samples, lines):
+        (face,) = sample["faces"]
+        assert face["id"] == 0 and line.endswith(f"{face['emotion']} {face['probs'][face['emotion']] * 100:.0f}%")
+    boxes = np.array([s["faces"][0]["box"] for s in samples])
+    assert np.all(np.diff(boxes[:, 0]) > 5)  # the face moves right 10 px per second
 
 
 @pytest.mark.parametrize("args, message", [
     (["{tmp}/absent.png", "--aligned"], "no such file"),
     (["webcam:57"], "cannot open camera 57"),
-    (["webcam", "--json"], "webcam input takes no"),
+    (["webcam", "--aligned"], "webcam input takes no"),
     (["{tmp}/face.png", "--attack", "joy", "-o", "{tmp}/o.png"], "--attack works on one face crop"),
     (["{tmp}/face.png", "--aligned", "--attack", "bliss", "-o", "{tmp}/o.png"], "unknown emotion 'bliss'"),
     (["{tmp}/face.png", "--aligned", "--attack", "joy", "-o", "{tmp}/o.jpg"], "must be a .png"),
