@@ -13,10 +13,6 @@ from inversion.latents_file import (
     save_latents,
 )
 
-@pytest.fixture
-def G(fixture_generator):
-    return fixture_generator
-
 
 def _face(G, index, space, with_delta=False):
     gen = torch.Generator().manual_seed(index)

@@ -8,20 +8,10 @@ import pytest
 import torch
 
 from inversion.errors import FaceLatentError
-from inversion.lpips import LPIPS
 from inversion.projector import (
     ProjectorConfig, estimate_w_stats, learning_rate_at, lpips_distance, noise_penalty, normalize_noise_,
     project, psnr, run_projection, synthesize, to_wplus,
 )
-
-@pytest.fixture
-def G(fixture_generator):
-    return fixture_generator
-
-
-@pytest.fixture(scope="module")
-def alex():
-    return LPIPS("alex")
 
 
 @pytest.fixture

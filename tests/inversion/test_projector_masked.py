@@ -9,18 +9,8 @@ import pytest
 import torch
 
 from inversion.errors import FaceLatentError
-from inversion.lpips import LPIPS
 from inversion.masked_projection import inpaint_with_generator, masked_projector_config, project_masked
 from inversion.projector import estimate_w_stats
-
-@pytest.fixture
-def G(fixture_generator):
-    return fixture_generator
-
-
-@pytest.fixture(scope="module")
-def alex():
-    return LPIPS("alex")
 
 
 def _generated(G, seed, psi=0.5):

@@ -10,21 +10,11 @@ import torch
 from PIL import Image
 
 from inversion.errors import FaceLatentError, IncompatibleModelError
-from inversion.lpips import LPIPS
 from inversion.projector import estimate_w_stats, lpips_distance, pixel_distance, synthesize, to_wplus
 from inversion.pti import (
     PTIConfig, apply_delta, locality_latents, locality_radius, pivotal_tuning, pivotal_tuning_steps,
     tuned_synthesis_copy,
 )
-
-@pytest.fixture
-def G(fixture_generator):
-    return fixture_generator
-
-
-@pytest.fixture(scope="module")
-def alex():
-    return LPIPS("alex")
 
 
 @pytest.fixture
