@@ -20,7 +20,7 @@ from inversion.assets.resolver import asset_info
 
 assets_app = typer.Typer(
     name="assets",
-    help="Third-party weights (MTCNN, dlib, LPIPS, ImageNet backbones): list and fetch.",
+    help="Third-party weights (MTCNN, dlib, LPIPS, ImageNet backbones, benchmark emotion judges): list and fetch.",
     no_args_is_help=True,
 )
 

