@@ -140,19 +140,20 @@ class FrameCompositor:
 
     ``faces`` with their ``reference`` set; ``heads[k]`` face k's per-frame head motion
     ``[T, 3, 3]`` (photo -> frame, :func:`editor.trajectory.head_transforms`) or None.
-    ``fill_uncovered`` False turns off the per-frame filling of uncovered background (for comparison).
+    ``fill_uncovered`` False turns off the per-frame filling of uncovered background (for comparison);
+    ``mode`` "flow" or "paste" forces that model for every face ("auto": :func:`uses_motion_transfer`).
     """
 
     def __init__(self, G: nn.Module, photo: np.ndarray, faces: Sequence[EditableFace],
                  heads: Optional[Sequence[Optional[np.ndarray]]] = None, mask_options: Optional[dict] = None,
-                 residual: Optional[dict] = None, fill_uncovered: bool = True):
+                 residual: Optional[dict] = None, fill_uncovered: bool = True, mode: str = "auto"):
         self.photo = photo
         self.residual = dict(RESIDUAL if residual is None else residual)
         options = dict(MASK_OPTIONS if mask_options is None else mask_options)
         heads = list(heads) if heads is not None else [None] * len(faces)
         self.faces: list[FaceComposite] = []
         for face, head in zip(faces, heads):
-            transfer = uses_motion_transfer(G, face)
+            transfer = {"flow": True, "paste": False}.get(mode, uses_motion_transfer(G, face))
             layer = prepare_face_layer(photo, face.forward, face.landmarks, face.crop_size,
                                        reconstruction=None if transfer else face.reference, **options)
             composite = FaceComposite(layer, transfer, face.photo_crop.astype(np.float32), face.reference, head)

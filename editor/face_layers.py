@@ -1,0 +1,267 @@
+"""What a moving face reveals, built once per face and never stretched: eyeballs and the mouth's interior.
+
+The skin is warped (:mod:`editor.keypoint_warp`); what lies *behind* the lids and lips is not.
+Each layer is an RGB float32 image (0..255) over a small box of the still photo, tied to the
+skull (it moves with the head only) or, for the lower teeth, to the jaw. A frame shows a layer
+inside the *moved* opening (the eye's or the inner lips' landmark outline in that frame), under a
+subpixel, feathered mask, so the lids and lips slide over it:
+
+* **eyes**: the photo's own eye inside its outline; beyond it (an eye opening wider) the photo's
+  own sclera colour, and the iris completed as a circle fitted inside the outline (its centre
+  the darkness-weighted centroid, its radius :data:`IRIS_RADIUS` eye widths), so the iris stays
+  round whatever the lids do;
+* **mouth**: the photo's own interior where its lips were parted; elsewhere a dark cavity in the
+  lips' own hue, upper teeth hanging from the resting upper lip (skull) and lower teeth that move
+  with the jaw, coloured from the photo's teeth when it shows them, else from a plausible palette,
+  and shaded top-lit. Teeth keep their size: closing a mouth hides them behind the lips.
+
+Coordinates: photo pixels, x right, y down, pixel centres at integer coordinates; boxes
+``(x0, y0, x1, y1)`` with x1, y1 exclusive. Landmarks follow dlib's 68 points.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+RIGHT_EYE = tuple(range(36, 42))
+LEFT_EYE = tuple(range(42, 48))
+INNER_LIPS = tuple(range(60, 68))
+OUTER_LIPS = tuple(range(48, 60))
+#: Iris radius in eye widths (corner to corner): an iris is about 11.7 mm across, an eye 28-30 mm.
+IRIS_RADIUS = 0.23
+#: Teeth when the photo shows none: ivory, relative to the face's mean skin colour.
+TEETH_PALETTE = np.array([236.0, 228.0, 212.0], np.float32)
+#: The white of an eye, relative to the face's brightness.
+SCLERA_PALETTE = np.array([225.0, 218.0, 210.0], np.float32)
+#: The cavity is the lips' hue, darker and warmer (a mouth's interior reflects red).
+CAVITY_TINT = np.array([1.0, 0.8, 0.8], np.float32)
+#: Mask feather (Gaussian sigma) in pixels: enough to hide the pixel grid, not enough to blur an edge.
+FEATHER = 0.6
+_SUPERSAMPLE_BITS = 4
+
+
+@functools.lru_cache(maxsize=8)
+def _catmull_rom(count: int, samples: int) -> np.ndarray:
+    """``[count * samples, count]``: the closed Catmull-Rom curve's points as weights of the control points."""
+    t = np.arange(samples) / samples
+    basis = 0.5 * np.stack([-t + 2 * t ** 2 - t ** 3, 2 - 5 * t ** 2 + 3 * t ** 3,
+                            t + 4 * t ** 2 - 3 * t ** 3, -t ** 2 + t ** 3], axis=1)  # weights of p[i-1 .. i+2]
+    out = np.zeros((count * samples, count))
+    for i in range(count):
+        for j, offset in enumerate((-1, 0, 1, 2)):
+            out[i * samples:(i + 1) * samples, (i + offset) % count] += basis[:, j]
+    return out
+
+
+def smooth_outline(points: np.ndarray, samples: int = 6) -> np.ndarray:
+    """A closed Catmull-Rom curve through a landmark outline ``[n, 2]``: ``[n * samples, 2]`` points."""
+    p = np.asarray(points, np.float64)
+    return _catmull_rom(len(p), samples) @ p
+
+
+def polygon_mask(outline: np.ndarray, box, feather: float = FEATHER) -> np.ndarray:
+    """float32 ``[h, w]`` over ``box``: an anti-aliased, subpixel fill of a closed outline, feathered.
+
+    Vertices keep :data:`_SUPERSAMPLE_BITS` fractional bits, so a mask moving by a tenth of a pixel
+    changes (no crawling along the pixel grid at 60 fps).
+    """
+    x0, y0, x1, y1 = box
+    mask = np.zeros((y1 - y0, x1 - x0), np.float32)
+    if len(outline) < 3:
+        return mask
+    pts = np.round((np.asarray(outline) - [x0, y0]) * (1 << _SUPERSAMPLE_BITS)).astype(np.int32)
+    cv2.fillPoly(mask, [pts], 1.0, lineType=cv2.LINE_AA, shift=_SUPERSAMPLE_BITS)
+    if feather > 0:
+        mask = cv2.GaussianBlur(mask, (0, 0), feather)
+    return np.clip(mask, 0.0, 1.0)
+
+
+def _box_around(points: np.ndarray, pad_x: float, pad_top: float, pad_bottom: float, shape) -> tuple:
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    x0 = int(np.floor(max(lo[0] - pad_x, 0)))
+    y0 = int(np.floor(max(lo[1] - pad_top, 0)))
+    x1 = int(np.ceil(min(hi[0] + pad_x + 1, shape[1])))
+    y1 = int(np.ceil(min(hi[1] + pad_bottom + 1, shape[0])))
+    return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """An RGB float32 image ``[h, w, 3]`` (0..255) over ``box`` of the still photo, tied to ``anchor``.
+
+    ``anchor`` is "skull" (moves with the head) or "jaw" (moves with the head and the jaw).
+    ``iris`` is the fitted (x, y, radius) for eye layers, else None.
+    """
+
+    image: np.ndarray
+    box: tuple[int, int, int, int]
+    anchor: str
+    iris: tuple[float, float, float] | None = None
+
+
+def fit_iris(photo: np.ndarray, eye: np.ndarray) -> tuple[float, float, float]:
+    """(x, y, radius) of the iris: darkness-weighted centroid inside the eye outline, radius by eye width."""
+    width = float(np.linalg.norm(eye[3] - eye[0]))
+    box = _box_around(eye, 1, 1, 1, photo.shape)
+    x0, y0, x1, y1 = box
+    inside = polygon_mask(smooth_outline(eye), box, feather=0) > 0.5
+    grey = photo[y0:y1, x0:x1].astype(np.float32).mean(axis=2)
+    centre = eye.mean(axis=0)
+    if inside.sum() >= 4:
+        dark = np.where(inside, np.clip(grey.max() - grey, 0, None) ** 2, 0.0)
+        if dark.sum() > 0:
+            ys, xs = np.mgrid[y0:y1, x0:x1]
+            centre = np.array([(dark * xs).sum(), (dark * ys).sum()]) / dark.sum()
+    # The iris cannot sit outside the eye's corners.
+    centre[0] = float(np.clip(centre[0], min(eye[0, 0], eye[3, 0]) + 0.2 * width, max(eye[0, 0], eye[3, 0]) - 0.2 * width))
+    return float(centre[0]), float(centre[1]), IRIS_RADIUS * width
+
+
+def eye_layer(photo: np.ndarray, eye: np.ndarray) -> Layer:
+    """The eyeball behind one eye's lids (``eye`` its 6 landmarks, photo pixels); see the module docstring."""
+    width = float(np.linalg.norm(eye[3] - eye[0]))
+    box = _box_around(eye, 0.2 * width, 0.45 * width, 0.3 * width, photo.shape)
+    x0, y0, x1, y1 = box
+    own = photo[y0:y1, x0:x1].astype(np.float32)
+    inside = polygon_mask(smooth_outline(eye), box, feather=0)
+    cx, cy, radius = fit_iris(photo, eye)
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    dist = np.hypot(xs - cx, ys - cy)
+    core = inside > 0.5
+    iris_px = own[core & (dist < radius)]
+    sclera_px = own[core & (dist > radius * 1.15)]
+    level = _skin_level(photo, None, box)
+    iris_colour = np.median(iris_px, axis=0) if len(iris_px) else SCLERA_PALETTE * level * 0.3
+    # A small eye's sclera pixels are mixed with lashes and shadow: lean on a plausible white.
+    own_white = np.percentile(sclera_px, 90, axis=0) if len(sclera_px) >= 3 else SCLERA_PALETTE * level
+    sclera = (0.5 * own_white + 0.5 * SCLERA_PALETTE * level).astype(np.float32)
+    # Synthetic eyeball: sclera, shaded towards the top (the lid's shadow) and the corners.
+    shade = 1.0 - 0.1 * np.clip((eye[:, 1].mean() - ys) / max(0.3 * width, 1), 0, 1)
+    image = sclera[None, None] * shade[..., None]
+    iris_alpha = np.clip(radius + 0.5 - dist, 0, 1)[..., None]
+    limbus = 0.75 + 0.25 * np.clip((radius - dist) / max(0.25 * radius, 0.5), 0, 1)
+    image = image * (1 - iris_alpha) + (iris_colour[None, None] * limbus[..., None]) * iris_alpha
+    alpha = cv2.GaussianBlur(inside, (0, 0), 0.7)[..., None] if width > 8 else inside[..., None]
+    alpha = np.maximum(alpha, inside[..., None])
+    return Layer(own * alpha + image * (1 - alpha), box, "skull", (cx, cy, radius))
+
+
+def _lip_colour(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    outer, inner = landmarks[list(OUTER_LIPS)], landmarks[list(INNER_LIPS)]
+    box = _box_around(outer, 1, 1, 1, photo.shape)
+    x0, y0, x1, y1 = box
+    lips = (polygon_mask(outer, box, 0) > 0.5) & ~(polygon_mask(inner, box, 0) > 0.5)
+    pixels = photo[y0:y1, x0:x1][lips].astype(np.float32)
+    return np.median(pixels, axis=0) if len(pixels) else np.array([150.0, 90.0, 90.0], np.float32)
+
+
+def _inner_lip_curve(landmarks: np.ndarray, upper: bool, xs: np.ndarray) -> np.ndarray:
+    """The resting inner lip line's y at ``xs`` (upper: 60-61-62-63-64, lower: 60-67-66-65-64)."""
+    idx = [60, 61, 62, 63, 64] if upper else [60, 67, 66, 65, 64]
+    pts = landmarks[idx]
+    order = np.argsort(pts[:, 0])
+    return np.interp(xs, pts[order, 0], pts[order, 1])
+
+
+def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer]:
+    """(skull layer: cavity and upper teeth, jaw layer: tongue and lower teeth, RGBA) behind the lips.
+
+    Where the photo's lips are parted, its own interior is used: the part above the middle of the
+    opening on the skull layer, the part below it on the jaw layer. Both cover a box large enough
+    for the widest opening the expression model makes (about 0.75 mouth widths below the lips).
+    """
+    lm = np.asarray(landmarks, np.float64)
+    width = float(np.linalg.norm(lm[64] - lm[60])) or 1.0
+    box = _box_around(lm[list(OUTER_LIPS)], 0.15 * width, 0.1 * width, 0.75 * width, photo.shape)
+    x0, y0, x1, y1 = box
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    mid = 0.5 * (lm[60, 0] + lm[64, 0])
+    u = np.clip((xs - mid) / (0.5 * width), -1.5, 1.5)  # -1 .. 1 between the corners
+    top = _inner_lip_curve(lm, True, xs[0])[None, :]
+    bottom = _inner_lip_curve(lm, False, xs[0])[None, :]
+    own = photo[y0:y1, x0:x1].astype(np.float32)
+    opening = polygon_mask(smooth_outline(lm[list(INNER_LIPS)]), box, feather=0)
+    parted = opening.sum() > 0.02 * width * width
+    shade = own.mean(axis=2)
+    bright = own[(opening > 0.5) & (shade > np.percentile(shade[opening > 0.5], 60))] if parted else []
+    teeth = np.median(bright, axis=0) if len(bright) >= 6 else TEETH_PALETTE * _skin_level(photo, lm)
+    lips = _lip_colour(photo, lm)
+    depth = np.clip((ys - top) / (0.5 * width), 0, 1)
+    cavity = lips[None, None] * CAVITY_TINT * (0.34 - 0.2 * depth[..., None]) * (1 - 0.3 * np.abs(u)[..., None] ** 2)
+    # Upper teeth hang from the resting upper lip: tallest in front, an arch towards the corners.
+    tooth_h = 0.16 * width * np.clip(1 - (np.abs(u) / 0.85) ** 2, 0, 1)
+    below = ys - top
+    upper_alpha = np.clip(np.minimum(below + 1.0, tooth_h - below), 0, 1)[..., None]
+    skull = cavity * (1 - upper_alpha) + _shade_teeth(teeth, u, below / np.maximum(tooth_h, 1e-3), width) * upper_alpha
+    # The jaw: a tongue low in the mouth and the lower teeth's edges just behind the lower lip.
+    tongue_y = bottom + 0.02 * width
+    tongue = np.clip(1 - (u / 0.75) ** 2 - ((ys - tongue_y) / (0.16 * width)) ** 2, 0, 1)
+    tongue_alpha = np.clip(tongue * 4, 0, 1)[..., None]
+    tongue_rgb = lips[None, None] * (0.55 + 0.25 * np.sqrt(tongue))[..., None]
+    low_h = 0.08 * width * np.clip(1 - (np.abs(u) / 0.7) ** 2, 0, 1)
+    above = ys - (bottom - low_h)
+    lower_alpha = np.clip(np.minimum(above + 1.0, low_h - above), 0, 1)[..., None]
+    lower = _shade_teeth(teeth * 0.85, u, 1 - above / np.maximum(low_h, 1e-3), width)
+    jaw_rgb = tongue_rgb * (1 - lower_alpha) + lower * lower_alpha
+    jaw_alpha = np.maximum(tongue_alpha, lower_alpha)
+    if parted:
+        keep = cv2.GaussianBlur(opening, (0, 0), 0.8)[..., None]
+        lower_half = np.clip((ys - 0.5 * (top + bottom)) + 0.5, 0, 1)[..., None]
+        skull = own * keep * (1 - lower_half) + skull * (1 - keep * (1 - lower_half))
+        jaw_rgb = own * keep * lower_half + jaw_rgb * jaw_alpha * (1 - keep * lower_half)
+        jaw_alpha = keep * lower_half + jaw_alpha * (1 - keep * lower_half)
+        jaw_rgb = jaw_rgb / np.maximum(jaw_alpha, 1e-6)
+    corners = (1 - 0.65 * np.clip((np.abs(u) - 0.7) / 0.3, 0, 1))[..., None]  # a mouth's corners are in shadow
+    skull, jaw_rgb = skull * corners, jaw_rgb * corners
+    jaw = np.concatenate([jaw_rgb, jaw_alpha], axis=2).astype(np.float32)
+    return Layer(skull.astype(np.float32), box, "skull"), Layer(jaw, box, "jaw")
+
+
+def closed_openings(photo: np.ndarray, landmarks: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """(box, uint8 patch) of the photo with the eyes and the parted lips filled with their surroundings.
+
+    The skin warp reads this instead of the photo, so that lips and lids sliding over an opening
+    show lip and lid, never a stretched or leaking copy of the teeth or eyeball behind them (those
+    come from the layers, inside the frame's openings only).
+    """
+    lm = np.asarray(landmarks, np.float64)
+    width = float(np.linalg.norm(lm[16] - lm[0])) or 1.0
+    holes = [lm[list(RIGHT_EYE)], lm[list(LEFT_EYE)], lm[list(INNER_LIPS)]]
+    box = _box_around(np.concatenate(holes), 0.1 * width, 0.1 * width, 0.1 * width, photo.shape)
+    x0, y0, x1, y1 = box
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    for outline in holes:
+        mask |= (polygon_mask(smooth_outline(outline), box, feather=0) > 0.02).astype(np.uint8)
+    patch = np.ascontiguousarray(photo[y0:y1, x0:x1])
+    if mask.any():
+        mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+        patch = cv2.inpaint(patch, mask, max(2.0, 0.03 * width), cv2.INPAINT_TELEA)
+    return box, patch
+
+
+def _skin_level(photo: np.ndarray, lm: np.ndarray | None, box=None) -> float:
+    """The face's brightness relative to a mid-tone skin, clipped to [0.45, 1] (dim photos, dim teeth).
+
+    Measured between the cheeks (landmarks 1, 15, 29, 33), or over ``box`` when given.
+    """
+    if box is None:
+        x0, y0 = np.floor(lm[[1, 29]].min(axis=0)).astype(int)
+        x1, y1 = np.ceil(lm[[15, 33]].max(axis=0)).astype(int)
+    else:
+        x0, y0, x1, y1 = box
+    patch = photo[max(y0, 0):max(y1, y0 + 1), max(x0, 0):max(x1, x0 + 1)].reshape(-1, 3).astype(np.float32)
+    mean = patch.mean(axis=0) if len(patch) else np.full(3, 170.0, np.float32)
+    return np.clip(mean.mean() / 170.0, 0.45, 1.0)
+
+
+def _shade_teeth(colour, u, v, width: float) -> np.ndarray:
+    """Teeth shaded top-lit (``v`` 0 at the gum, 1 at the edge), darker to the sides, faint gaps between teeth."""
+    incisor = 0.16  # a central incisor is about 8 % of a mouth's width: gaps every 0.16 in u
+    gap = 1 - 0.1 * np.exp(-((np.mod(u + incisor / 2, incisor) - incisor / 2) * width * 2.5) ** 2 / 2)
+    gap = np.where(np.abs(u) < 0.8, gap, 1.0) if width > 30 else np.ones_like(u)
+    shade = (0.97 - 0.1 * v) * (1 - 0.4 * np.clip(np.abs(u) - 0.3, 0, 1)) * gap
+    return np.asarray(colour, np.float32)[None, None] * shade[..., None]

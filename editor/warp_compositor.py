@@ -1,0 +1,168 @@
+"""Frames of the photo with every face moving: one backward field per frame, one remap, then the layers.
+
+For frame ``i`` and each face ``k`` (prepared by :func:`editor.warp_face.prepare_warp_face`):
+
+* head motion ``A`` (photo -> frame): the backward displacement ``w'(q)·(A⁻¹q − q)`` over the
+  face's head box, where ``w'`` is the face's fall-off weight shared with its neighbours
+  (``w_k / max(1, Σ_j w_j)``, so one face's motion never drags another);
+* expression: the spline field's inverse ``e`` read at the head-corrected point ``r = q + w'(A⁻¹q − q)``.
+
+The frame's backward field is the sum over faces; every box where it is non-zero is resampled
+*once* from the photo (bicubic), so the photo's detail is never resampled twice and pixels that do
+not move keep their exact values (zero motion gives the photo bit for bit). Then each face's
+layers (:mod:`editor.face_layers`) are shown inside that frame's openings: eyeballs and the mouth's
+interior move with the head (and the lower teeth with the jaw), never with the skin.
+
+Frames are uint8 ``H x W x 3`` RGB, the photo's size.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from editor.face_layers import INNER_LIPS, LEFT_EYE, RIGHT_EYE, Layer, polygon_mask, smooth_outline
+from editor.keypoint_warp import area_change, combine_fields, invert_field
+from editor.masks import transform_points
+from editor.warp_face import WarpFace, skin_mask
+
+_OPENINGS = {"right_eye": (RIGHT_EYE, ("right_eye",)), "left_eye": (LEFT_EYE, ("left_eye",)),
+             "mouth": (INNER_LIPS, ("mouth", "jaw"))}
+
+
+def _intersect(a, b):
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
+
+
+def shared_weights(faces: Sequence[WarpFace]) -> list[np.ndarray]:
+    """Each face's head weights divided by ``max(1, sum of all faces' weights)`` over its box."""
+    out = []
+    for k, face in enumerate(faces):
+        total = face.head_weights.astype(np.float64).copy()
+        for j, other in enumerate(faces):
+            if j == k:
+                continue
+            inter = _intersect(face.head_box, other.head_box)
+            if inter is None:
+                continue
+            a, b = _slices(face.head_box, inter), _slices(other.head_box, inter)
+            total[a] += other.head_weights[b]
+        out.append((face.head_weights / np.maximum(total, 1.0)).astype(np.float32))
+    return out
+
+
+def _slices(box, inner):
+    return slice(inner[1] - box[1], inner[3] - box[1]), slice(inner[0] - box[0], inner[2] - box[0])
+
+
+class WarpCompositor:
+    """Make the frames of a clip from the photo and its prepared faces (see the module docstring)."""
+
+    def __init__(self, photo: np.ndarray, faces: Sequence[WarpFace]):
+        self.photo = photo
+        self.faces = list(faces)
+        self.skin = photo.copy()  # what the skin warp reads: the photo with each face's openings closed
+        for face in self.faces:
+            (x0, y0, x1, y1), patch = face.closed
+            self.skin[y0:y1, x0:x1] = patch
+        self.weights = shared_weights(self.faces)
+        self.grids = [np.mgrid[b[1]:b[3], b[0]:b[2]].astype(np.float32)[::-1] for b in (f.head_box for f in self.faces)]
+        self.skins = [skin_mask(f.basis, f.landmarks) for f in self.faces]
+        self.jacobian = [1.0, 1.0]
+
+    def _pre_head(self, k: int, head: np.ndarray) -> np.ndarray:
+        """``[2, h, w]``: for every frame pixel of face k's head box, the photo point before the expression."""
+        gx, gy = self.grids[k]
+        inv = np.linalg.inv(head).astype(np.float32)
+        w = self.weights[k]
+        return np.stack([gx + w * (inv[0, 0] * gx + inv[0, 1] * gy + inv[0, 2] - gx),
+                         gy + w * (inv[1, 0] * gx + inv[1, 1] * gy + inv[1, 2] - gy)])
+
+    def _displacement(self, k: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(backward displacement ``[h, w, 2]`` of face k over its head box, its pre-head points ``[2, h, w]``)."""
+        face = self.faces[k]
+        pre = self._pre_head(k, face.head[index])
+        forward = combine_fields(face.fields, face.plan.coefficients[index])
+        if index % 10 == 0:
+            j = area_change(forward)[self.skins[k]]
+            if j.size:
+                self.jacobian = [min(self.jacobian[0], float(j.min())), max(self.jacobian[1], float(j.max()))]
+        back = invert_field(forward)
+        x0, y0 = face.basis.box[:2]
+        expression = cv2.remap(back, pre[0] - x0, pre[1] - y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        gx, gy = self.grids[k]
+        return np.stack([pre[0] - gx, pre[1] - gy], axis=-1) + expression, pre
+
+    def frame(self, index: int) -> np.ndarray:
+        """The uint8 frame ``index``."""
+        out = self.photo.copy()
+        moving = [k for k, f in enumerate(self.faces) if f.moving(index)]
+        if not moving:
+            return out
+        fields = {k: self._displacement(k, index) for k in moving}
+        for k in moving:
+            box = self.faces[k].head_box
+            total = fields[k][0].copy()
+            for j in moving:
+                inter = None if j == k else _intersect(box, self.faces[j].head_box)
+                if inter is not None:
+                    total[_slices(box, inter)] += fields[j][0][_slices(self.faces[j].head_box, inter)]
+            gx, gy = self.grids[k]
+            warped = cv2.remap(self.skin, gx + total[..., 0], gy + total[..., 1], cv2.INTER_CUBIC,
+                               borderMode=cv2.BORDER_REFLECT)
+            x0, y0, x1, y1 = box
+            np.copyto(out[y0:y1, x0:x1], warped, where=np.any(total != 0, axis=-1, keepdims=True))
+        for k in moving:
+            self._show_layers(out, k, index, fields[k][1])
+        return out
+
+    def _show_layers(self, out: np.ndarray, k: int, index: int, pre: np.ndarray) -> None:
+        """Composite face k's eyeballs and mouth interior inside this frame's openings (in place)."""
+        face = self.faces[k]
+        points = transform_points(face.head[index], face.plan.landmarks(face.landmarks, index))
+        jaw_shift = (face.plan.landmarks(face.landmarks, index) - face.landmarks)[[56, 57, 58]].mean(axis=0)
+        hb = face.head_box
+        for indices, names in _OPENINGS.values():
+            outline = smooth_outline(points[list(indices)])
+            box = _outline_box(outline, hb)
+            if box is None:
+                continue
+            mask = polygon_mask(outline, box)
+            if not mask.any():
+                continue
+            sl = _slices(hb, box)
+            px, py = pre[0][sl], pre[1][sl]
+            region = out[box[1]:box[3], box[0]:box[2]].astype(np.float32)
+            for name in names:
+                layer = face.layers[name]
+                shift = jaw_shift if layer.anchor == "jaw" else np.zeros(2)
+                colour, alpha = _sample(layer, px - shift[0], py - shift[1])
+                region = region * (1.0 - mask[..., None] * alpha) + mask[..., None] * colour
+            out[box[1]:box[3], box[0]:box[2]] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
+
+
+def _outline_box(outline: np.ndarray, within) -> tuple[int, int, int, int] | None:
+    x0, y0 = np.floor(outline.min(axis=0)).astype(int) - 2
+    x1, y1 = np.ceil(outline.max(axis=0)).astype(int) + 3
+    box = (max(int(x0), within[0]), max(int(y0), within[1]), min(int(x1), within[2]), min(int(y1), within[3]))
+    return box if box[0] < box[2] and box[1] < box[3] else None
+
+
+def _sample(layer: Layer, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(colour premultiplied by alpha ``[h, w, 3]``, alpha ``[h, w, 1]``) of a layer at photo points.
+
+    Alpha is 0 outside the layer's box; premultiplied, so the box's edge brings no dark fringe.
+    """
+    x0, y0 = layer.box[:2]
+    mx, my = (xs - x0).astype(np.float32), (ys - y0).astype(np.float32)
+    image = layer.image
+    if image.shape[2] == 3:
+        image = np.concatenate([image, np.ones(image.shape[:2] + (1,), np.float32)], axis=2)
+    else:
+        image = np.concatenate([image[..., :3] * image[..., 3:], image[..., 3:]], axis=2)
+    sampled = cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return sampled[..., :3], sampled[..., 3:4]

@@ -1,0 +1,143 @@
+"""The warp motion model on a synthetic face: exact at rest, no folds, layers revealed and never stretched."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from directions.expression_basis import load_default
+from editor.emotion_spec import parse_emotion_spec
+from editor.expression_motion import J_MAX, J_MIN, ExpressionPlan, size_factor
+from editor.face_layers import INNER_LIPS, RIGHT_EYE, polygon_mask, smooth_outline
+from editor.keypoint_warp import area_change, combine_fields
+from editor.warp_compositor import WarpCompositor
+from editor.warp_face import prepare_warp_face, skin_mask
+from editor.warp_pipeline import expression_regions, plan_warp_faces
+
+MODEL = load_default()
+
+
+def synthetic_photo(size=(260, 240), seed=0):
+    """A photo of smooth colour texture (so any resampling shows), uint8 RGB."""
+    rng = np.random.default_rng(seed)
+    noise = rng.uniform(0, 255, (size[0] // 4, size[1] // 4, 3)).astype(np.float32)
+    return np.clip(cv2.resize(noise, (size[1], size[0]), interpolation=cv2.INTER_CUBIC), 0, 255).astype(np.uint8)
+
+
+def face_landmarks(centre=(120.0, 110.0), scale=70.0):
+    """The expression model's neutral mean shape as a face ``scale`` px between the outer eye corners."""
+    return MODEL.mean_shape * scale + np.asarray(centre)
+
+
+def still_plan(landmarks, frames=3, patterns=None, coefficients=None):
+    patterns = np.zeros((4, 68, 2)) if patterns is None else patterns
+    coefficients = np.zeros((frames, 4)) if coefficients is None else coefficients
+    return ExpressionPlan(patterns, coefficients, np.zeros((frames, 4)), ("brows", "lids", "mouth", "blink"), 1.0,
+                          np.arange(frames) / 60.0)
+
+
+def test_zero_motion_gives_the_photo_bit_for_bit():
+    photo = synthetic_photo()
+    lm = face_landmarks()
+    face = prepare_warp_face(photo, lm, still_plan(lm), np.repeat(np.eye(3)[None], 3, axis=0))
+    frame = WarpCompositor(photo, [face]).frame(1)
+    assert frame.dtype == np.uint8 and np.array_equal(frame, photo)
+
+
+def test_a_planned_clip_starts_from_the_photo_and_is_reproducible():
+    photo = synthetic_photo()
+    spec = parse_emotion_spec("surprise")
+    faces = plan_warp_faces(photo, [face_landmarks()], MODEL, spec, seed=5, duration=2.0, fps=15, intensity=0.7)
+    again = plan_warp_faces(photo, [face_landmarks()], MODEL, spec, seed=5, duration=2.0, fps=15, intensity=0.7)
+    first, last = WarpCompositor(photo, faces).frame(0), WarpCompositor(photo, faces).frame(29)
+    assert np.array_equal(first, photo)
+    assert not np.array_equal(last, photo)
+    assert np.array_equal(last, WarpCompositor(photo, again).frame(29))
+    other = plan_warp_faces(photo, [face_landmarks()], MODEL, spec, seed=6, duration=2.0, fps=15, intensity=0.7)
+    assert not np.array_equal(WarpCompositor(photo, other).frame(10), WarpCompositor(photo, faces).frame(10))
+
+
+@pytest.mark.parametrize("emotion", ["joy", "fear", "anger", "sadness", "disgust", "surprise"])
+def test_no_fold_at_the_largest_allowed_displacement(emotion):
+    """Even asked for three times the target, the bounded warp keeps 0.5 <= J <= 2 on the skin."""
+    photo = synthetic_photo()
+    lm = face_landmarks()
+    regions = 3.0 * expression_regions(MODEL, lm, parse_emotion_spec(emotion), 0.7)
+    plan = still_plan(lm, 2, np.concatenate([regions, np.zeros((1, 68, 2))]), np.array([[0, 0, 0, 0], [1, 1, 1, 0.0]]))
+    face = prepare_warp_face(photo, lm, plan, np.repeat(np.eye(3)[None], 2, axis=0))
+    j = area_change(combine_fields(face.fields, face.plan.coefficients[1]))[skin_mask(face.basis, lm)]
+    assert J_MIN - 1e-3 <= j.min() and j.max() <= J_MAX + 1e-3
+    assert face.plan.scale < 1.0  # three times the target had to be cut
+
+
+def _open_mouth_face(photo, lm):
+    """A face whose jaw drops by a third of the mouth's width (inner and outer lower lip and chin)."""
+    width = np.linalg.norm(lm[64] - lm[60])
+    mouth = np.zeros((68, 2))
+    mouth[[55, 56, 57, 58, 59, 65, 66, 67] + list(range(5, 12)), 1] = 0.33 * width
+    patterns = np.stack([np.zeros((68, 2)), np.zeros((68, 2)), mouth, np.zeros((68, 2))])
+    plan = still_plan(lm, 2, patterns, np.array([[0, 0, 0, 0], [0, 0, 1, 0.0]]))
+    return prepare_warp_face(photo, lm, plan, np.repeat(np.eye(3)[None], 2, axis=0))
+
+
+def test_the_mouth_fill_stays_inside_the_opening_and_teeth_keep_their_size():
+    photo = synthetic_photo()
+    lm = face_landmarks()
+    face = _open_mouth_face(photo, lm)
+    compositor = WarpCompositor(photo, [face])
+    with_layers = compositor.frame(1)
+    compositor._show_layers = lambda *args: None  # the skin warp alone, for comparison
+    skin_only = compositor.frame(1)
+    moved = face.plan.landmarks(lm, 1)
+    box = (0, 0, photo.shape[1], photo.shape[0])
+    opening = polygon_mask(smooth_outline(moved[list(INNER_LIPS)]), box)
+    changed = np.any(with_layers != skin_only, axis=2)
+    x0, y0, x1, y1 = face.layers["mouth"].box  # the eyes' layers show elsewhere
+    assert changed[y0:y1, x0:x1].any()
+    assert not (changed & (opening == 0))[y0:y1, x0:x1].any()
+    # Inside the opening, away from its feathered edge, the frame shows the skull layer unwarped.
+    layer = face.layers["mouth"]
+    shift = (moved - lm)[[56, 57, 58]].mean(axis=0)  # the jaw layer moves with the jaw
+    jaw = cv2.warpAffine(face.layers["jaw"].image[..., 3], np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]),
+                         (x1 - x0, y1 - y0))
+    jaw = cv2.dilate((jaw > 0).astype(np.uint8), np.ones((5, 5), np.uint8))
+    core = (opening[y0:y1, x0:x1] > 0.999) & (jaw == 0)
+    assert core.sum() > 50
+    shown = with_layers[y0:y1, x0:x1][core].astype(np.float32)
+    assert np.abs(shown - layer.image[core]).max() <= 1.0
+
+
+def test_eyeballs_are_never_stretched_by_the_lids():
+    photo = synthetic_photo()
+    lm = face_landmarks()
+    width = np.linalg.norm(lm[39] - lm[36])
+    lids = np.zeros((68, 2))
+    lids[[37, 38], 1] = -0.15 * width  # the right eye opens wider
+    plan = still_plan(lm, 2, np.stack([np.zeros((68, 2)), lids, np.zeros((68, 2)), np.zeros((68, 2))]),
+                      np.array([[0, 0, 0, 0], [0, 1, 0, 0.0]]))
+    face = prepare_warp_face(photo, lm, plan, np.repeat(np.eye(3)[None], 2, axis=0))
+    frame = WarpCompositor(photo, [face]).frame(1)
+    layer = face.layers["right_eye"]
+    x0, y0, x1, y1 = layer.box
+    opening = polygon_mask(smooth_outline(face.plan.landmarks(lm, 1)[list(RIGHT_EYE)]), layer.box)
+    core = opening > 0.999
+    assert core.sum() > 20
+    assert np.abs(frame[y0:y1, x0:x1][core].astype(np.float32) - layer.image[core]).max() <= 1.0
+    cx, cy, radius = layer.iris
+    assert radius == pytest.approx(0.23 * width, rel=1e-6)
+
+
+def test_faces_at_the_border_and_small_faces():
+    photo = synthetic_photo()
+    lm = face_landmarks(centre=(20.0, 30.0), scale=60.0)  # half the face outside the photo
+    faces = plan_warp_faces(photo, [lm], MODEL, parse_emotion_spec("joy"), seed=1, duration=2.0, fps=10,
+                            intensity=0.7)
+    compositor = WarpCompositor(photo, faces)
+    assert np.array_equal(compositor.frame(0), photo)
+    assert compositor.frame(19).shape == photo.shape
+    assert size_factor(20) < size_factor(45) < size_factor(60) == size_factor(200) == 1.0
+    small = expression_regions(MODEL, face_landmarks(scale=12.0), parse_emotion_spec("joy"), 0.7)
+    large = expression_regions(MODEL, face_landmarks(scale=120.0), parse_emotion_spec("joy"), 0.7)
+    # Relative to the face's size, a face 12 px across the eyes moves less than a large one.
+    assert np.abs(small).max() / 12.0 < 0.6 * np.abs(large).max() / 120.0
