@@ -155,8 +155,14 @@ def _resolve_model_files(path: str | os.PathLike | None) -> tuple[Path, Path]:
 def _load_network(weights: Path, arch: dict) -> EmotionNet:
     """An :class:`EmotionNet` of ``arch`` with the state dict in ``weights`` (float16 or float32; loaded as
     float32, tensors only: no code runs)."""
+    from inversion.safe_load import load_tensors  # noqa: PLC0415
+
     model = build_model(arch)
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    state = load_tensors(weights, "classifier weights file", CheckpointError)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError):
+        raise CheckpointError(f"{weights} does not hold the weights of the classifier its config.json describes") from None
     return model
 
 
@@ -224,6 +230,8 @@ class EmotionClassifier:
             config = json.loads(config_path.read_text())
             model = _load_network(weights, config["arch"])
             members = [_load_network(weights.parent / m["weights"], m["arch"]) for m in _members(config, views)]
+        except CheckpointError as err:  # already one line in the project's words (inversion.safe_load)
+            raise CheckpointError(f"cannot load the emotion classifier from {weights.parent}: {err}") from None
         except (OSError, ValueError, KeyError, RuntimeError, TypeError, EOFError, pickle.UnpicklingError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
             raise CheckpointError(f"cannot load the emotion classifier from {weights.parent}: {first}") from None

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import pickle
-import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Sequence
@@ -144,15 +142,12 @@ def now_iso() -> str:
 
 def atomic_torch_save(obj, path: Path) -> None:
     """``torch.save`` into a temporary file beside ``path``, then ``os.replace`` (no half-written file)."""
+    from inversion.output_files import atomic_output  # noqa: PLC0415
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_output(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def save_directions(directions: DirectionSet, path: str | os.PathLike) -> Path:
@@ -181,13 +176,9 @@ def _direction_from_dict(emotion: str, raw: dict, space: str, num_ws: int, w_dim
 
 
 def _read_raw(path: Path) -> dict:
-    if not path.is_file():
-        raise DirectionFileError(f"no such direction file: {path}")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, AttributeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
-        raise DirectionFileError(f"{path}: not a readable direction file ({first[:160]})") from None
+    from inversion.safe_load import load_tensors  # noqa: PLC0415
+
+    raw = load_tensors(path, "direction file", DirectionFileError)
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise DirectionFileError(f"{path}: not a facelatent direction file (no '{FORMAT}' format tag)")
     if int(raw.get("version", 0)) > VERSION:
@@ -241,15 +232,16 @@ def export_interfacegan(directions: DirectionSet, out_dir: str | os.PathLike,
     if out_dir.exists() and not out_dir.is_dir():
         raise DirectionFileError(f"{out_dir} exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
+    from inversion.output_files import atomic_output  # noqa: PLC0415
+
     tag = "w" if directions.space == "w" else "wp"
     written = []
     for emotion in emotions or directions.emotions:
         vector = directions.get(emotion).vector.double().flatten()
         boundary = (vector / vector.norm()).numpy().astype(np.float32)[None]
         target = out_dir / f"{emotion}_{tag}_boundary.npy"
-        tmp = out_dir / f".{target.name}.tmp{os.getpid()}.npy"
-        np.save(tmp, boundary)
-        os.replace(tmp, target)
+        with atomic_output(target, ".part.npy") as tmp:
+            np.save(tmp, boundary)
         written.append(target)
     return written
 

@@ -90,10 +90,9 @@ def load_labelled_latents(path: str | os.PathLike) -> LabelledLatents:
     path = Path(path)
     if not path.is_file():
         raise FaceLatentError(f"no such labelled-latents file: {path}")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is one user error
-        raise FaceLatentError(f"{path}: not a readable labelled-latents file ({err.__class__.__name__})") from None
+    from inversion.safe_load import load_tensors  # noqa: PLC0415
+
+    raw = load_tensors(path, "labelled-latents file")
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise FaceLatentError(f"{path}: not a facelatent labelled-latents file")
     return LabelledLatents(latents=raw["latents"], labels=raw["labels"], confidences=raw["confidences"],

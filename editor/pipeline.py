@@ -19,6 +19,11 @@ Stages (each a plain function of explicit inputs; the CLI only wires options and
 5. **render + composite + encode**, streaming chunk by chunk (:mod:`editor.render`,
    :class:`editor.video.VideoWriter`): exactly ``round(duration · fps)`` frames, H.264 yuv420p.
 
+Output size: a photo whose long side exceeds ``options.max_side`` (default
+:data:`DEFAULT_MAX_SIDE`, 4K) is shrunk right after detection (area interpolation; boxes and
+landmarks scaled with it, pixel centres at integers), so every later stage and the video work at
+that size: memory and time stay bounded whatever the photo's size (:func:`output_size`).
+
 Randomness: the run seed drives every motion plan; inversion uses seeds ``invert_seed + face
 index`` (the same latent whatever the run seed), so the same seed gives the same video bit for bit.
 ``progress(stage, done, total)`` is called as the stages advance; :class:`AnimateResult` carries
@@ -63,6 +68,10 @@ EDIT_SCALE = 1.0 / DEFAULT_INTENSITY
 BLINK_RATE_HZ = 0.3
 #: Latent noise: expected norm as a fraction of the direction's recommended strength.
 NOISE_FRACTION = 0.12
+#: The video's long side at most (4K UHD); larger photos are shrunk after detection. 0: no limit.
+DEFAULT_MAX_SIDE = 3840
+#: Seeds lie in [0, SEED_MAX] for every command (numpy's and the official generate.py's range).
+SEED_MAX = 2 ** 32 - 1
 
 
 class NoFaceError(FaceLatentError):
@@ -86,6 +95,7 @@ class AnimateOptions:
     preview_frames: int = 8
     min_face: float = MIN_ANIMATED_FACE
     chunk: int = 24
+    max_side: int = DEFAULT_MAX_SIDE
 
 
 @dataclass
@@ -130,14 +140,71 @@ def detect_stage(photo: np.ndarray, options: AnimateOptions, device: str):
     return found, animated, still
 
 
+def output_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """The video's (width, height) for a photo: the photo's own size, or shrunk (aspect kept) so that
+    the long side is ``max_side`` when it is larger (``max_side`` 0: no limit)."""
+    if max_side <= 0 or max(width, height) <= max_side:
+        return int(width), int(height)
+    scale = max_side / max(width, height)
+    return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
+
+
+def _shrink(photo: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float, float]:
+    """``photo`` resized to ``size`` (area interpolation) and the x, y scale factors."""
+    import cv2  # noqa: PLC0415
+
+    h, w = photo.shape[:2]
+    small = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
+    return small, size[0] / w, size[1] / h
+
+
+def _scale_points(points, sx: float, sy: float) -> np.ndarray:
+    """Pixel-centre coordinates (x right, y down) in a photo -> the same points in its resized copy."""
+    p = np.asarray(points, dtype=np.float64)
+    return (p + 0.5) * np.array([sx, sy]) - 0.5
+
+
+def shrink_detections(photo: np.ndarray, found: list, max_side: int) -> tuple[np.ndarray, list]:
+    """The photo at :func:`output_size` and its detections (``inversion.faces.Face``) scaled with it."""
+    import dataclasses  # noqa: PLC0415
+
+    size = output_size(photo.shape[1], photo.shape[0], max_side)
+    if size == (photo.shape[1], photo.shape[0]):
+        return photo, found
+    small, sx, sy = _shrink(photo, size)
+    edges = np.array([sx, sy, sx, sy])
+    scaled = [dataclasses.replace(
+        f, box=tuple(float(v) for v in np.asarray(f.box) * edges), keypoints5=_scale_points(f.keypoints5, sx, sy),
+        landmarks68=_scale_points(f.landmarks68, sx, sy),
+        landmark_box=None if f.landmark_box is None else tuple(float(v) for v in np.asarray(f.landmark_box) * edges))
+        for f in found]
+    return small, scaled
+
+
+def shrink_latents(photo: np.ndarray, data, max_side: int):
+    """The photo at :func:`output_size` and a latents file of it with boxes and landmarks scaled to match."""
+    import dataclasses  # noqa: PLC0415
+
+    size = output_size(photo.shape[1], photo.shape[0], max_side)
+    if size == (photo.shape[1], photo.shape[0]) or tuple(data.photo_size) != (photo.shape[1], photo.shape[0]):
+        return photo, data  # (a size mismatch is refused, with its own message, by faces_from_latents_file)
+    small, sx, sy = _shrink(photo, size)
+    faces = [dataclasses.replace(f, box=[float(v) for v in np.asarray(f.box, dtype=np.float64) * [sx, sy, sx, sy]],
+                                 landmarks=torch.from_numpy(_scale_points(f.landmarks.numpy(), sx, sy)).float())
+             for f in data.faces]
+    return small, dataclasses.replace(data, photo_size=size, faces=faces)
+
+
 def direction_for(directions: DirectionSet, spec: EmotionSpec) -> torch.Tensor:
-    """The blended W+ edit ``[num_ws, w_dim]``: :data:`EDIT_SCALE` times the directions' recommended strengths."""
+    """The blended W+ edit ``[num_ws, w_dim]``: :data:`EDIT_SCALE` times the directions' recommended strengths,
+    times the blend's ``amount`` (``joy:0.5`` is half of ``joy``; see :mod:`editor.emotion_spec`)."""
     missing = [e for e in spec.names if e not in directions.directions]
     if missing:
         raise FaceLatentError(f"the direction file has no direction for {', '.join(missing)} "
                               f"(it has: {', '.join(directions.emotions) or 'none'})")
     vectors, strengths = directions.offsets(spec.names)
-    return EDIT_SCALE * blend_directions(vectors, torch.tensor(spec.weights), strengths)
+    return EDIT_SCALE * float(getattr(spec, "amount", 1.0)) * blend_directions(vectors, torch.tensor(spec.weights),
+                                                                                  strengths)
 
 
 def blink_offset(directions: DirectionSet) -> Optional[torch.Tensor]:
@@ -215,12 +282,15 @@ def animate_photo(photo: np.ndarray, G: nn.Module, directions: DirectionSet, out
     from inversion.checkpoints import generator_identity  # noqa: PLC0415
 
     progress = progress or _noop
+    if not 0 <= int(options.seed) <= SEED_MAX:
+        raise FaceLatentError(f"seeds run from 0 to {SEED_MAX}, got {options.seed}")
     validate_timing(options.duration, options.fps, options.intensity)
     directions.check_generator(generator_identity(G))
     timings: dict[str, float] = {}
     variant = G.config.get("alignment", "ffhq")
     clock = time.perf_counter()
     if latents is not None:
+        photo, latents = shrink_latents(photo, latents, options.max_side)
         faces = faces_from_latents_file(photo, G, latents, G.img_resolution)
         if options.faces is not None:
             missing = sorted(set(options.faces) - {f.index for f in faces})
@@ -234,6 +304,7 @@ def animate_photo(photo: np.ndarray, G: nn.Module, directions: DirectionSet, out
     else:
         progress("detecting", 0, 1)
         found, animated, still = detect_stage(photo, options, device)
+        photo, found = shrink_detections(photo, found, options.max_side)
         progress("detecting", 1, 1)
         timings["detect"] = time.perf_counter() - clock
         clock = time.perf_counter()

@@ -1,4 +1,7 @@
-"""Contact sheets: a grid of chosen frames with labels, written atomically as PNG (``--preview``).
+"""Contact sheets: a grid of chosen frames with labels, written atomically (``--preview``).
+
+Images are written in the format their file name's extension names (:data:`IMAGE_FORMATS`: PNG,
+JPEG, WebP, BMP, TIFF); any other extension is refused before any work (:func:`image_format`).
 
 Frames are uint8 ``H x W x 3`` RGB (grey ``H x W`` is repeated over the channels). While the
 video streams, :class:`PreviewCollector` keeps only the frames the sheet needs, so the clip is
@@ -7,8 +10,6 @@ never held in memory.
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -17,6 +18,11 @@ import numpy as np
 from PIL import Image
 
 from inversion.errors import FaceLatentError
+from inversion.output_files import atomic_output
+
+#: File-name extension -> the Pillow format written for it.
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+                 ".tif": "TIFF", ".tiff": "TIFF"}
 
 
 def preview_indices(num_frames: int, count: int) -> list[int]:
@@ -87,18 +93,34 @@ def contact_sheet(frames: Iterable, columns: int = 4, labels: Sequence[str] | No
     return sheet
 
 
+def image_format(path, option: str | None = None) -> str:
+    """The Pillow format for an image file name (``.png`` -> ``"PNG"``); one-line error for any other extension."""
+    path = Path(path)
+    fmt = IMAGE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        shown = f"{option} {path}" if option else str(path)
+        raise FaceLatentError(f"{shown}: an image needs a .png, .jpg, .webp, .bmp or .tif file name, "
+                              f"not {path.suffix or 'no extension'}")
+    return fmt
+
+
+def _save(path: Path, image: np.ndarray, fmt: str) -> Path:
+    if not path.parent.is_dir():
+        raise FaceLatentError(f"cannot write {path}: folder {path.parent} does not exist")
+    with atomic_output(path) as tmp:
+        Image.fromarray(_rgb(image)).save(tmp, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
+    return path
+
+
+def write_image(path, image: np.ndarray) -> Path:
+    """Write a uint8 RGB image atomically in the format its extension names (see :func:`image_format`)."""
+    path = Path(path)
+    return _save(path, image, image_format(path))
+
+
 def write_png(path, image: np.ndarray) -> Path:
     """Write a uint8 RGB image as PNG atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FaceLatentError(f"output folder does not exist: {path.parent}")
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
-    try:
-        Image.fromarray(_rgb(image)).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return _save(Path(path), image, "PNG")
 
 
 class PreviewCollector:
@@ -128,4 +150,4 @@ class PreviewCollector:
                              labels=[self._label(i) for i in order], tile_width=tile_width)
 
     def write(self, path, columns: int = 4, tile_width: int | None = None) -> Path:
-        return write_png(path, self.sheet(columns, tile_width))
+        return write_image(path, self.sheet(columns, tile_width))

@@ -6,13 +6,14 @@ a CRF quality), at exactly the requested frame rate and with exactly the frames 
 yuv420p needs even dimensions: an odd width or height is padded by one column / row on the
 right / bottom (edge pixels repeated, or black) — never stretched — so the picture keeps its
 pixel grid at the top-left. The file is written under a temporary name in the destination
-folder and renamed on success; an error or interrupt inside the ``with`` block removes it.
+folder (registered with :mod:`inversion.output_files`, the one mechanism for every output) and
+renamed on success; an error, Ctrl-C, SIGTERM or SIGHUP inside the ``with`` block stops ffmpeg and
+removes it. ffmpeg's own log lines never reach the user: errors say in one line what failed.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from inversion.errors import FaceLatentError, ImageReadError
+from inversion.output_files import forget_temporary, register_temporary, temporary_name
 
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -94,12 +96,14 @@ class VideoWriter:
             raise VideoWriteError(f"unknown x264 preset {preset!r}; choose one of {', '.join(X264_PRESETS)}")
         self.path = Path(path)
         if not self.path.parent.is_dir():
-            raise VideoWriteError(f"output folder does not exist: {self.path.parent}")
+            raise VideoWriteError(f"cannot write {self.path}: folder {self.path.parent} does not exist")
+        if self.path.is_dir():
+            raise VideoWriteError(f"{self.path} is an existing folder: name a file to write")
         self.fps, self.crf, self.preset, self.pad = float(fps), int(crf), preset, pad
         self.expected_frames = expected_frames
         self.frames_written = 0
         self.size: tuple[int, int] | None = None  # (width, height) as given, before padding
-        self._tmp = self.path.parent / f".{self.path.name}.{secrets.token_hex(4)}.part"
+        self._tmp = temporary_name(self.path)
         self._proc: subprocess.Popen | None = None
         self._log = None
 
@@ -121,6 +125,7 @@ class VideoWriter:
             "-movflags", "+faststart", "-f", "mp4", str(self._tmp),
         ]
         self._log = tempfile.TemporaryFile()
+        register_temporary(self._tmp)
         # A session of its own: a Ctrl-C reaches Python, which then stops ffmpeg and cleans up.
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                       stderr=self._log, start_new_session=True)
@@ -152,12 +157,18 @@ class VideoWriter:
         self.frames_written += 1
 
     def close(self) -> Path:
-        """Finish encoding and move the video into place; returns its path."""
-        if self._proc is None:
+        """Finish encoding and move the video into place; returns its path. Any failure or interrupt
+        on the way (ffmpeg's error, a signal while it finishes) removes the temporary file."""
+        try:
+            return self._finish()
+        except BaseException:
             self.abort()
+            raise
+
+    def _finish(self) -> Path:
+        if self._proc is None:
             raise VideoWriteError(f"no frames were given for {self.path}")
         if self.expected_frames is not None and self.frames_written != self.expected_frames:
-            self.abort()
             raise VideoWriteError(f"{self.path}: got {self.frames_written} frames, expected {self.expected_frames}")
         try:
             self._proc.stdin.close()
@@ -166,9 +177,11 @@ class VideoWriter:
         code = self._proc.wait()
         if code != 0:
             message = self._ffmpeg_message() or f"exit code {code}"
-            self.abort()
             raise VideoWriteError(f"ffmpeg could not write {self.path}: {message}")
-        os.replace(self._tmp, self.path)
+        try:
+            os.replace(self._tmp, self.path)
+        except OSError as err:
+            raise VideoWriteError(f"cannot write {self.path}: {(err.strerror or str(err)).lower()}") from None
         self._release()
         return self.path
 
@@ -186,6 +199,7 @@ class VideoWriter:
         self._release()
 
     def _release(self) -> None:
+        forget_temporary(self._tmp)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -26,8 +26,6 @@ A latents file is a ``.pt`` written with ``torch.save`` and readable with
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
@@ -37,6 +35,7 @@ import torch
 from torch import nn
 
 from inversion.errors import FaceLatentError, IncompatibleModelError
+from inversion.output_files import atomic_output
 
 LATENTS_FORMAT = "facelatent-latents"
 LATENTS_VERSION = 1
@@ -124,24 +123,17 @@ def save_latents(path: Union[str, Path], data: LatentsFile) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(data.to_dict(), handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        torch.save(data.to_dict(), tmp)
     return path
 
 
 def _read(path: Path) -> dict:
+    from inversion.safe_load import load_tensors  # noqa: PLC0415
+
     if not path.is_file():
         raise LatentsFileError(f"latents file not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch.load fails in many ways (UnpicklingError, IndexError, RuntimeError ...)
-        raise LatentsFileError(f"{path} is not a readable facelatent latents file ({type(err).__name__})") from err
+    data = load_tensors(path, "facelatent latents file", LatentsFileError)
     if not isinstance(data, dict) or data.get("format") != LATENTS_FORMAT:
         raise LatentsFileError(f"{path} is not a facelatent latents file (written by `facelatent invert`)")
     if int(data.get("version", 0)) > LATENTS_VERSION:
@@ -189,12 +181,6 @@ def export_projected_w(path: Union[str, Path], data: LatentsFile) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, w=data.latents_wplus().float().numpy())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, w=data.latents_wplus().float().numpy())
     return path

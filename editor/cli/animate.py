@@ -104,13 +104,39 @@ def torch_threads(count: int):
         torch.set_num_threads(before)
 
 
-def check_outputs(video: Path, preview: Optional[Path]) -> None:
-    """Refuse, before any work, a video name that is not .mp4 or an output folder that does not exist."""
+def check_outputs(video: Path, preview: Optional[Path], video_option: str = "-o") -> None:
+    """Refuse, before any work, a video name that is not .mp4, a preview extension that is not an image
+    format, and any output that cannot be written (missing or read-only folder, a folder's name)."""
+    from editor.preview import image_format  # noqa: PLC0415
+    from inversion.output_files import check_output_file  # noqa: PLC0415
+
     if video.suffix.lower() != ".mp4":
-        raise FaceLatentError(f"the output must be an .mp4 file, got {video.name}")
-    for target in (video, preview):
-        if target is not None and not target.parent.is_dir():
-            raise FaceLatentError(f"output folder does not exist: {target.parent}")
+        raise FaceLatentError(f"{video_option} {video}: the video must be an .mp4 file")
+    check_output_file(video, video_option)
+    if preview is not None:
+        check_output_file(preview, "--preview")
+        image_format(preview, "--preview")
+        if preview.resolve() == video.resolve():
+            raise FaceLatentError(f"--preview {preview} is the video's own file name")
+
+
+def search_limit(width: int, height: int) -> Optional[str]:
+    """The one-line notice printed when the photo is too large to search fully for faces, else None."""
+    from inversion.faces import DEFAULT_MIN_FACE, search_notice, search_plan  # noqa: PLC0415
+
+    plan = search_plan(width, height, DEFAULT_MIN_FACE)
+    return None if plan.complete else search_notice(width, height, plan.smallest, DEFAULT_MIN_FACE)
+
+
+def size_notice(width: int, height: int, max_side: int) -> Optional[str]:
+    """The one-line notice printed when the video will be smaller than the photo, else None."""
+    from editor.pipeline import output_size  # noqa: PLC0415
+
+    size = output_size(width, height, max_side)
+    if size == (width, height):
+        return None
+    return (f"note: the photo is {width}x{height}; the video will be {size[0]}x{size[1]} "
+            f"(long side at most --max-side {max_side}; 0 keeps the photo's size)")
 
 
 
@@ -118,7 +144,9 @@ def check_outputs(video: Path, preview: Optional[Path]) -> None:
 def animate(
     photo: Annotated[Path, typer.Argument(help="Photo with one or more faces (JPEG, PNG, WebP, BMP).")],
     emotion: Annotated[str, typer.Option("--emotion", "-e", help="joy, fear, anger, sadness, disgust or surprise, "
-                       "or a blend such as joy:0.6,surprise:0.4.")],
+                       "or a blend such as joy:0.6,surprise:0.4. A weight is the share of that emotion's full "
+                       "strength, 0 to 1, and a blend's weights add up to at most 1: joy:0.5 is half as strong "
+                       "as joy; for more than full strength raise --intensity.")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Video to write (.mp4). Default: "
                       "PHOTO-STEM_EMOTION.mp4 beside the photo.")] = None,
     generator: GeneratorOption = None,
@@ -133,7 +161,10 @@ def animate(
     latents: Annotated[Optional[Path], typer.Option("--latents", help="Latents file of this photo from "
                        "`facelatent invert` (skips detection and inversion).")] = None,
     preview: Annotated[Optional[Path], typer.Option("--preview", help="Also write a contact sheet of "
-                       "frames (PNG).")] = None,
+                       "frames, in the format its extension names (.png, .jpg, .webp, .bmp, .tif).")] = None,
+    max_side: Annotated[int, typer.Option("--max-side", min=0, help="Longest side of the video in pixels; a "
+                        "larger photo is shrunk (after detection), with a one-line notice. 0: the photo's own "
+                        "size.")] = 3840,
     crf: Annotated[int, typer.Option("--crf", help="H.264 quality, 0 (lossless) to 51; 18 is visually "
                    "near lossless.")] = 18,
     steps: Annotated[int, typer.Option("--steps", min=0, help="Projector steps per face after the encoder "
@@ -158,8 +189,12 @@ def animate(
         raise FaceLatentError(f"--crf must be between 0 and 51, got {crf}")
     chosen = parse_faces(faces)
     out = output or default_output(photo, spec.label())
-    check_outputs(out, preview)
+    check_outputs(out, preview, "-o" if output is not None else "the output")
     image = read_photo(photo)
+    for notice in (search_limit(image.shape[1], image.shape[0]) if latents is None else None,
+                   size_notice(image.shape[1], image.shape[0], max_side)):
+        if notice:
+            info(notice)
     directions_path = resolve_directions(generator, directions)
     torch_device = pick_device(device)
     G = load_generator(generator, torch_device)
@@ -167,12 +202,13 @@ def animate(
     fresh = seed is None
     seed = fresh_seed() if fresh else seed
     options = AnimateOptions(emotion=spec, seed=int(seed), duration=duration, fps=fps, intensity=intensity,
-                             faces=chosen, steps=steps, crf=crf, preview_frames=8 if preview else 0)
+                             faces=chosen, steps=steps, crf=crf, preview_frames=8 if preview else 0,
+                             max_side=max_side)
     with torch_threads(threads):
         result = _run(image, G, direction_set, out, options, latents, str(torch_device))
     if preview is not None and result.preview is not None:
-        from editor.preview import write_png  # noqa: PLC0415
-        write_png(preview, result.preview)
+        from editor.preview import write_image  # noqa: PLC0415
+        write_image(preview, result.preview)
     if fresh:
         info(f"seed {seed}: pass --seed {seed} to make this video again")
     _report(result, options, preview, json_out)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
+import click
 import typer
+import typer.exceptions
+
+#: What the option parser raises for a bad or missing value (typer >= 0.2x vendors its own click).
+USAGE_ERRORS = tuple({click.exceptions.ClickException, typer.exceptions.TyperException})
+ABORTS = tuple({click.exceptions.Abort, typer.Abort})
 
 app = typer.Typer(
     name="facelatent",
@@ -41,6 +48,23 @@ for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def _help_command(err) -> str:
+    ctx, names = getattr(err, "ctx", None), []
+    while ctx is not None:
+        names.append(ctx.info_name or "facelatent")
+        ctx = ctx.parent
+    return " ".join(["facelatent", *reversed(names[:-1]), "--help"]) if names else "facelatent --help"
+
+
+def main(argv=None) -> None:
+    """Console-script entry point: usage errors (a bad or missing option value) are one line on
+    stderr, ``error: ...``, with exit code 2; the commands' own errors exit 1 (editor.cli.common)."""
+    try:
+        code = app(args=argv, prog_name="facelatent", standalone_mode=False)
+    except USAGE_ERRORS as err:
+        print(f"error: {' '.join(err.format_message().split())} (see `{_help_command(err)}`)", file=sys.stderr)
+        sys.exit(getattr(err, "exit_code", 2))
+    except ABORTS:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -107,6 +107,11 @@ def classify(
         raise FaceLatentError("--attack works on one face crop: use it with --aligned and an image file")
     if output is not None and attack is None:
         raise FaceLatentError("-o/--output is only used with --attack")
+    if output is not None:
+        from inversion.output_files import check_output_file  # noqa: PLC0415
+        if output.suffix.lower() != ".png":
+            raise FaceLatentError(f"-o {output}: --attack writes a .png (lossless; JPEG would undo the change)")
+        check_output_file(output, "-o")
     clf = EmotionClassifier.load(classifier, pick_device(device), "fast" if attack is not None else views)
     used = _views_used(clf)
     if is_csv:
@@ -242,16 +247,10 @@ def _format_csv_report(report: dict) -> str:
 def _write_png_atomic(image: np.ndarray, output: Path) -> None:
     from PIL import Image  # noqa: PLC0415
 
-    if output.suffix.lower() != ".png":
-        raise FaceLatentError(f"--attack output must be a .png (lossless; JPEG would undo the change): {output}")
-    if not output.parent.is_dir():
-        raise FaceLatentError(f"output folder does not exist: {output.parent}")
-    tmp = output.with_name(f".{output.name}.tmp{os.getpid()}.png")
-    try:
+    from inversion.output_files import atomic_output  # noqa: PLC0415
+
+    with atomic_output(output) as tmp:
         Image.fromarray(image).save(tmp, format="PNG")
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _attack(clf, input: Path, target: str, output: Optional[Path]) -> dict:
@@ -332,9 +331,11 @@ def _classify_video(clf, path: Path, every: float, json_out: bool, used: dict) -
 
     if not every > 0:
         raise FaceLatentError(f"--every must be a positive number of seconds, not {every}")
+    # FFmpeg's own log lines (e.g. "moov atom not found") never reach the user: the errors below say it once.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise ImageReadError(f"cannot open video {path}")
+        raise ImageReadError(f"cannot read video {path}: not a video, or a truncated or damaged one")
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
     if fps <= 0:
         raise ImageReadError(f"video {path} does not say its frame rate")
@@ -357,7 +358,7 @@ def _classify_video(clf, path: Path, every: float, json_out: bool, used: dict) -
     finally:
         capture.release()
     if index == 0:
-        raise ImageReadError(f"no frames could be read from video {path}")
+        raise ImageReadError(f"cannot read video {path}: no frame could be decoded (truncated or damaged)")
 
 
 def _webcam_index(text: str) -> Optional[int]:

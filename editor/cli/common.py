@@ -15,6 +15,7 @@ import typer
 
 from cuda_ops import OpsUnavailableError
 from inversion.errors import FaceLatentError
+from inversion.output_files import Stopped, stop_on_signals
 
 F = TypeVar("F", bound=Callable)
 
@@ -29,8 +30,21 @@ GeneratorOption = Annotated[
 DeviceOption = Annotated[
     str, typer.Option("--device", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")
 ]
+#: Every command's seeds lie in [0, SEED_MAX] (numpy's and the official generate.py's range); a value
+#: outside is refused by the option parser, before any work (exit code 2).
+SEED_MAX = 2 ** 32 - 1
+
+
+def check_seed(value: Optional[int]) -> Optional[int]:
+    """The ``--seed`` callback: refuse a seed outside [0, SEED_MAX] while the options are parsed."""
+    if value is not None and not 0 <= value <= SEED_MAX:
+        raise typer.BadParameter(f"seeds run from 0 to {SEED_MAX}, got {value}")
+    return value
+
+
 SeedOption = Annotated[
-    Optional[int], typer.Option("--seed", help="Seed for every random choice; the same seed gives the same result.")
+    Optional[int], typer.Option("--seed", callback=check_seed, help=f"Seed for every random choice, 0 to "
+                                f"{SEED_MAX}; the same seed gives the same result.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
@@ -39,6 +53,11 @@ def fail(message: str) -> None:
     """Print ``error: message`` on stderr and exit with code 1."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=1)
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line (line breaks and runs of spaces become single spaces)."""
+    return " ".join(str(text).split())
 
 
 def _describe_os_error(err: OSError) -> str:
@@ -53,11 +72,15 @@ def handle_user_errors(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with stop_on_signals():  # SIGTERM/SIGHUP unwind like Ctrl-C; temporary files are removed
+                return command(*args, **kwargs)
         except (FaceLatentError, OpsUnavailableError) as err:
-            fail(str(err))
+            fail(one_line(str(err)))
         except OSError as err:
-            fail(_describe_os_error(err))
+            fail(one_line(_describe_os_error(err)))
+        except Stopped as stop:
+            typer.echo(f"stopped by {stop.name}; no output was left half-written", err=True)
+            raise typer.Exit(code=128 + stop.signum)
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(code=130)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,7 +10,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from editor.cli.common import JsonOption, handle_user_errors
+from editor.cli.common import JsonOption, handle_user_errors, info
 from inversion.errors import FaceLatentError
 
 
@@ -30,7 +28,8 @@ def detect(
     photo: Annotated[Path, typer.Argument(help="Photo to read: JPEG, PNG, WebP or BMP.")],
     json_output: JsonOption = False,
     annotate: Annotated[Optional[Path], typer.Option(
-        "--annotate", help="Write a copy of the photo with boxes and landmarks drawn (PNG, JPEG, ...).")] = None,
+        "--annotate", help="Write a copy of the photo with boxes and landmarks drawn, in the format its "
+        "extension names (.png, .jpg, .webp, .bmp, .tif).")] = None,
     min_face: Annotated[float, typer.Option(
         "--min-face", help="Smallest face to keep, in photo pixels (longer box side); smaller ones are "
         "listed as skipped.")] = 20.0,
@@ -41,11 +40,18 @@ def detect(
 
     Coordinates are in the photo's pixels (x right, y down, pixel centres at integers).
     """
-    from inversion.faces import find_faces
+    from editor.preview import image_format
+    from inversion.faces import find_faces, search_notice
     from inversion.images import read_photo
+    from inversion.output_files import check_output_file
 
+    if annotate is not None:
+        check_output_file(annotate, "--annotate")
+        image_format(annotate, "--annotate")
     image = read_photo(photo)
     result = find_faces(image, detector=detector.value, min_face=min_face)
+    if not result.complete:
+        info(search_notice(result.width, result.height, result.smallest_searched, min_face))
     if annotate is not None:
         write_annotated(image, result, annotate)
     if json_output:
@@ -61,6 +67,8 @@ def detection_json(photo: Path, result, detector: str) -> dict:
         "width": result.width,
         "height": result.height,
         "detector": detector,
+        "smallest_searched": round(float(result.smallest_searched), 1),
+        "complete": bool(result.complete),
         "faces": [face.to_json() for face in result.faces],
         "skipped": [{"box": face.to_json()["box"], "score": face.to_json()["score"], "reason": "too small"}
                     for face in result.skipped],
@@ -106,22 +114,7 @@ def draw_detection(image: np.ndarray, result) -> np.ndarray:
 
 
 def write_annotated(image: np.ndarray, result, path: Path) -> None:
-    """Draw the detection and save it atomically (temporary file in the same folder, then rename)."""
-    from PIL import Image
+    """Draw the detection and save it atomically, in the format the file name's extension names."""
+    from editor.preview import write_image
 
-    suffix = path.suffix.lower()
-    fmt = Image.registered_extensions().get(suffix)
-    if fmt is None or fmt not in ("PNG", "JPEG", "WEBP", "BMP", "TIFF"):
-        raise FaceLatentError(f"--annotate needs a .png, .jpg, .webp, .bmp or .tif file name, not {path.name}")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FaceLatentError(f"folder does not exist: {folder}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
-        Image.fromarray(draw_detection(image, result)).save(tmp, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_image(path, draw_detection(image, result))

@@ -21,7 +21,7 @@ import torch
 import typer
 
 from directions.emotions import EMOTIONS, TARGET_EMOTIONS
-from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, handle_user_errors, info
+from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, check_seed, handle_user_errors, info
 from inversion.errors import FaceLatentError
 
 directions_app = typer.Typer(name="directions", no_args_is_help=True, add_completion=False,
@@ -175,7 +175,7 @@ def train(
     space: Annotated[str, typer.Option("--space", help="w or w+ (per-layer directions).")] = "w",
     layers: Annotated[Optional[str], typer.Option("--layers", help="Layers to fit/apply, e.g. 0-5 (default all).")] = None,
     emotions: EmotionsOption = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for sampling, splits and projection.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", callback=check_seed, help="Seed for sampling, splits and projection, 0 to 2^32-1.")] = 0,
     classifier: ClassifierOption = None,
     top_ratio: Annotated[Optional[float], typer.Option(
         "--top-ratio", help="Share of most confident samples per class (default 0.5 for classifier-labelled "
@@ -198,9 +198,14 @@ def train(
     from directions.fitting import METHODS, SPACES, fit_emotion_directions, parse_layers  # noqa: PLC0415
     from directions.labelled_latents import save_labelled_latents  # noqa: PLC0415
 
+    from inversion.output_files import check_output_file  # noqa: PLC0415
+
     if method not in METHODS or space not in SPACES:
         raise FaceLatentError(f"--method must be {' or '.join(METHODS)} and --space {' or '.join(SPACES)}")
     names = parse_emotions(emotions)
+    check_output_file(output, "-o")
+    if save_latents is not None:
+        check_output_file(save_latents, "--save-latents")
     torch.manual_seed(seed)
     G, identity = _load_generator(generator, device)
     layer_mask = parse_layers(layers, G.num_ws)
@@ -263,11 +268,12 @@ def load_eval_latents(paths: list[Path], identity: str, num_ws: int) -> torch.Te
     """Latents to edit from files: ``facelatent invert`` latents files (each face's W or W+ latent;
     PTI tuning is not applied) or labelled-latents files. Refused when made with another generator."""
     from directions.labelled_latents import load_labelled_latents  # noqa: PLC0415
+    from inversion.safe_load import load_tensors  # noqa: PLC0415
 
     rows = []
     for path in paths:
         try:
-            kind = torch.load(path, map_location="cpu", weights_only=True).get("format")
+            kind = load_tensors(path, "latents file").get("format")
         except Exception:  # noqa: BLE001 - the loaders below give the one-line reason
             kind = None
         if kind == "facelatent-latents":
@@ -304,7 +310,7 @@ def evaluate(
     emotions: EmotionsOption = None,
     classifier: ClassifierOption = None,
     identity: Annotated[bool, typer.Option("--identity/--no-identity", help="Measure dlib identity drift.")] = True,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the samples.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", callback=check_seed, help="Seed of the samples, 0 to 2^32-1.")] = 0,
     truncation: Annotated[float, typer.Option("--truncation")] = 0.7,
     as_json: JsonOption = False,
     device: DeviceOption = "auto",
@@ -334,6 +340,8 @@ def export(file: Annotated[Path, typer.Argument(help="Direction file (.pt).")],
            out_dir: Annotated[Path, typer.Argument(help="Folder for the InterFaceGAN .npy boundaries.")]) -> None:
     """Write one InterFaceGAN boundary per emotion: <emotion>_<w|wp>_boundary.npy, float32 [1, D]."""
     from directions.direction_file import export_interfacegan, load_directions  # noqa: PLC0415
+    from inversion.output_files import check_output_folder  # noqa: PLC0415
 
+    check_output_folder(out_dir, "OUT_DIR")
     for path in export_interfacegan(load_directions(file), out_dir):
         typer.echo(str(path))

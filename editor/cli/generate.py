@@ -10,9 +10,7 @@ in [-1, 1], a folder (existing, or a new path without suffix) one PNG per image
 from __future__ import annotations
 
 import math
-import os
 import re
-import secrets
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -92,12 +90,10 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 def _atomic(path: Path, write) -> None:
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
-    try:
+    from inversion.output_files import atomic_output
+
+    with atomic_output(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _save_png(path: Path, image: np.ndarray) -> None:
@@ -107,11 +103,14 @@ def _save_png(path: Path, image: np.ndarray) -> None:
 
 
 def _output_kind(output: Path) -> str:
+    """"folder", "png" or "npy" for ``-o``, after checking that it can be written (before any work)."""
+    from inversion.output_files import check_output_file, check_output_folder
+
     if output.is_dir() or output.suffix == "":
+        check_output_folder(output, "-o")
         return "folder"
     if output.suffix.lower() in (".png", ".npy"):
-        if not output.parent.is_dir():
-            raise FaceLatentError(f"output folder does not exist: {output.parent}")
+        check_output_file(output, "-o")
         return output.suffix.lower()[1:]
     raise FaceLatentError(f"unknown output kind '{output.suffix}': use OUT.png (grid), OUT.npy (raw) or a folder")
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 import time
 from enum import Enum
 from pathlib import Path
@@ -179,17 +177,21 @@ def invert_faces(G, lpips, faces: list[dict], space: str, steps: int, pti_steps:
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
-    """Write a uint8 RGB image as PNG atomically."""
-    from PIL import Image  # noqa: PLC0415
+    """Write a uint8 RGB image as PNG atomically (its folder is made when missing)."""
+    from editor.preview import write_png as write  # noqa: PLC0415
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            Image.fromarray(image).save(handle, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write(path, image)
+
+
+def check_outputs(out: Path, export: bool, reconstruction: Optional[Path], option: str) -> None:
+    """Refuse, before any work, outputs that cannot be written (see inversion.output_files)."""
+    from inversion.output_files import check_output_file, check_output_folder  # noqa: PLC0415
+
+    check_output_file(out, option)
+    if export:
+        check_output_file(export_path(out), "--export")
+    if reconstruction is not None:
+        check_output_folder(reconstruction, "--save-reconstruction")
 
 
 def default_output(photo: Path) -> Path:
@@ -237,6 +239,8 @@ def invert(
     from inversion.latents_file import LatentsFile, export_projected_w, save_latents  # noqa: PLC0415
     from inversion.lpips import LPIPS  # noqa: PLC0415
 
+    out = output or default_output(photo)
+    check_outputs(out, export, save_reconstruction, "-o" if output is not None else "the output")
     torch_device = pick_device(device)
     image = read_photo(photo)
     G = load_generator(generator, torch_device)
@@ -248,7 +252,6 @@ def invert(
     seed = 0 if seed is None else seed
     with progress_bar(len(chosen) * pti_steps + steps) as advance:
         results = invert_faces(G, lpips, chosen, space.value, steps, pti_steps, seed, advance, start_encoder)
-    out = output or default_output(photo)
     data = LatentsFile(generator=generator_identity(G), num_ws=G.num_ws, w_dim=G.w_dim, resolution=G.img_resolution,
                        space=space.value, photo_path=str(photo), photo_size=(image.shape[1], image.shape[0]),
                        faces=results, settings={"steps": steps, "pti_steps": pti_steps, "seed": seed,

@@ -79,19 +79,9 @@ def load_native_folder(folder: Path) -> torch.nn.Module:
 
 def torch_load_safe(path: Path):
     """``torch.load(path, weights_only=True)`` on the CPU, failures as one CheckpointError line."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except OSError:
-        raise
-    except Exception as err:  # torch raises UnpicklingError, RuntimeError, ValueError... for bad files
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        if lines and lines[0].startswith("Weights only load failed"):
-            detail = [line for line in lines[1:] if not line.startswith("Check the documentation")]
-            reason = detail[0].replace("WeightsUnpickler error:", "").strip() if detail else "not plain tensors"
-            raise CheckpointError(f"refusing to load {path}: it holds more than tensors, which could run code "
-                                  f"({reason[:160]})") from None
-        reason = lines[0] if lines else err.__class__.__name__
-        raise CheckpointError(f"{path} cannot be read as a torch checkpoint ({reason[:200]})") from None
+    from inversion.safe_load import load_tensors  # noqa: PLC0415
+
+    return load_tensors(path, "torch checkpoint", CheckpointError)
 
 
 def atomic_torch_save(obj, path: Path) -> None:

@@ -176,7 +176,7 @@ def test_photo_and_video_faces(tmp_path, shared):
     (["webcam", "--aligned"], "webcam input takes no"),
     (["{tmp}/face.png", "--attack", "joy", "-o", "{tmp}/o.png"], "--attack works on one face crop"),
     (["{tmp}/face.png", "--aligned", "--attack", "bliss", "-o", "{tmp}/o.png"], "unknown emotion 'bliss'"),
-    (["{tmp}/face.png", "--aligned", "--attack", "joy", "-o", "{tmp}/o.jpg"], "must be a .png"),
+    (["{tmp}/face.png", "--aligned", "--attack", "joy", "-o", "{tmp}/o.jpg"], "writes a .png"),
     (["{tmp}/face.png", "--aligned", "--attack", "joy"], "needs -o"),
     (["{tmp}/faces.csv", "--split", "Validation"], "unknown split 'Validation'"),
     (["{tmp}/bad.csv"], "not a FER2013-style CSV"),

@@ -91,7 +91,7 @@ def test_bad_files_are_refused_with_one_line(G, tmp_path):
         load_latents(tmp_path / "missing.pt", G)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"this is not a torch file")
-    with pytest.raises(LatentsFileError, match="not a readable"):
+    with pytest.raises(LatentsFileError, match="is not a facelatent latents file"):
         load_latents(junk, G)
     other = tmp_path / "other.pt"
     torch.save({"format": "something-else"}, other)
