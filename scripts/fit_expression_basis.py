@@ -28,7 +28,7 @@ Stages (each caches its output under ``--work``, default ``/work/runs/expression
    faces128 hold-out are only measured.
 3. ``snr`` (optional, ``--snr``): landmarks on 64 px renders of the default generator, w and w + edit.
 
-Run: ``OMP_NUM_THREADS=1 python scripts/fit_expression_basis.py`` (extraction about 10 min on one core).
+Run: ``OMP_NUM_THREADS=1 python scripts/fit_expression_basis.py`` (extraction about 20 min on one core of a shared 2-core machine).
 """
 
 from __future__ import annotations
@@ -388,7 +388,7 @@ def write_card(out_dir: Path, report: dict, snr: dict | None) -> None:
               "* The generator-SNR noise is detector jitter on the same render only (not the generator's own texture noise).",
               "* Landmarks come from 48 px FER2013 faces upscaled x4; the noise floor above is measured on them."]
     lines += ["", "## Command", "", "```", "OMP_NUM_THREADS=1 python scripts/fit_expression_basis.py --snr", "```", "",
-              "(landmarks cached in `/work/runs/expression_basis/landmarks.npz`; extraction about 10 min on one core.)", ""]
+              "(landmarks cached in `/work/runs/expression_basis/landmarks.npz`; extraction about 20 min on one core of a shared 2-core machine.)", ""]
     (out_dir / "MODEL_CARD.md").write_text("\n".join(lines))
 
 
