@@ -103,7 +103,7 @@ def bench_animate(photo: Path, out: Path) -> dict:
     result, wall, peak, tree = timed(cmd)
     summary = last_json(result.stdout)
     notes = [line for line in result.stderr.splitlines() if line.startswith(("note:", "error:"))]
-    return {"command": " ".join(cmd[:3] + ["PHOTO"] + cmd[4:-1] + ["OUT.mp4"]), "rc": result.returncode,
+    return {"command": " ".join(cmd[:2] + ["PHOTO"] + cmd[3:-1] + ["OUT.mp4"]), "rc": result.returncode,
             "wall_s": round(wall, 1), "peak_gb": round(peak, 2), "tree_gb": round(tree, 2),
             "found": bool(summary.get("boxes")),
             "animated": summary.get("animated"), "video": f"{summary.get('width')}x{summary.get('height')}",
