@@ -120,7 +120,7 @@ def check_output_file(path: PathLike, option: Optional[str] = None) -> Path:
         raise FaceLatentError(f"{shown} exists and is not a regular file: name a file to write")
     folder = path.parent
     if not folder.exists():
-        raise FaceLatentError(f"cannot write {shown}: folder {folder} does not exist")
+        raise FaceLatentError(f"cannot write {shown}: output folder does not exist ({folder})")
     if not folder.is_dir():
         raise FaceLatentError(f"cannot write {shown}: {folder} is not a folder")
     _probe_folder(folder, shown)
