@@ -68,6 +68,11 @@ EDIT_SCALE = 1.0 / DEFAULT_INTENSITY
 BLINK_RATE_HZ = 0.3
 #: Latent noise: expected norm as a fraction of the direction's recommended strength.
 NOISE_FRACTION = 0.12
+#: Motion models: "warp" moves the photo's pixels with a keypoint-driven warp (editor.warp_pipeline);
+#: "flow" carries the generator's optical flow onto the photo; "paste" pastes the generator's face.
+MOTION_MODELS = ("auto", "warp", "flow", "paste")
+#: ``auto`` pastes a colour generator's faces from this resolution up; below it, it warps.
+PASTE_MIN_RESOLUTION = 256
 #: The video's long side at most (4K UHD); larger photos are shrunk after detection. 0: no limit.
 DEFAULT_MAX_SIDE = 3840
 #: Seeds lie in [0, SEED_MAX] for every command (numpy's and the official generate.py's range).
@@ -96,6 +101,7 @@ class AnimateOptions:
     min_face: float = MIN_ANIMATED_FACE
     chunk: int = 24
     max_side: int = DEFAULT_MAX_SIDE
+    motion: str = "auto"
 
 
 @dataclass
@@ -111,6 +117,8 @@ class AnimateResult:
     faces: list[EditableFace]
     timings: dict = field(default_factory=dict)
     preview: Optional[np.ndarray] = None
+    motion: str = "warp"
+    warp_stats: dict = field(default_factory=dict)
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -237,7 +245,7 @@ def plan_paths(faces: list[EditableFace], directions: DirectionSet,
 
 
 def write_video(G: nn.Module, photo: np.ndarray, faces: list[EditableFace], paths, heads, out: Path,
-                options: AnimateOptions, progress: Progress, timings: Optional[dict] = None):
+                options: AnimateOptions, progress: Progress, timings: Optional[dict] = None, motion: str = "auto"):
     """Render, composite and encode every frame (streaming); returns (frames written, preview sheet).
 
     ``timings`` (when given) gets the seconds spent in each: "render" (synthesis), "composite"
@@ -246,7 +254,7 @@ def write_video(G: nn.Module, photo: np.ndarray, faces: list[EditableFace], path
     num_frames = int(round(options.duration * options.fps))
     spent = {"render": 0.0, "composite": 0.0, "encode": 0.0}
     clock = time.perf_counter()
-    compositor = FrameCompositor(G, photo, faces, heads)
+    compositor = FrameCompositor(G, photo, faces, heads, mode=motion)
     preview = PreviewCollector(num_frames, options.preview_frames, options.fps) if options.preview_frames else None
     spent["composite"] += time.perf_counter() - clock
     with VideoWriter(out, options.fps, crf=options.crf, preset=options.preset, expected_frames=num_frames) as writer:
@@ -271,13 +279,14 @@ def write_video(G: nn.Module, photo: np.ndarray, faces: list[EditableFace], path
     return writer.frames_written, (preview.sheet() if preview is not None else None)
 
 
-def animate_photo(photo: np.ndarray, G: nn.Module, directions: DirectionSet, out: Path, options: AnimateOptions, *,
-                  lpips: Optional[nn.Module] = None, encoder=None, latents=None, device: str = "cpu",
+def animate_photo(photo: np.ndarray, G: Optional[nn.Module], directions: Optional[DirectionSet], out: Path,
+                  options: AnimateOptions, *, lpips: Optional[nn.Module] = None, encoder=None, latents=None, device: str = "cpu",
                   progress: Optional[Progress] = None) -> AnimateResult:
     """Run every stage on a uint8 RGB photo and write the video to ``out`` (atomic); see the module docstring.
 
     ``latents``: a loaded latents file of this photo (its faces replace detection and inversion).
-    ``lpips`` is needed when ``options.steps > 0`` and no latents are given.
+    ``lpips`` is needed when ``options.steps > 0`` and no latents are given. ``G`` and ``directions``
+    may be None for the warp motion model, which uses neither (:func:`choose_motion`).
     """
     from inversion.checkpoints import generator_identity  # noqa: PLC0415
 
@@ -285,6 +294,9 @@ def animate_photo(photo: np.ndarray, G: nn.Module, directions: DirectionSet, out
     if not 0 <= int(options.seed) <= SEED_MAX:
         raise FaceLatentError(f"seeds run from 0 to {SEED_MAX}, got {options.seed}")
     validate_timing(options.duration, options.fps, options.intensity)
+    motion = choose_motion(options.motion, G)
+    if motion == "warp":
+        return animate_with_warp(photo, out, options, latents=latents, device=device, progress=progress)
     directions.check_generator(generator_identity(G))
     timings: dict[str, float] = {}
     variant = G.config.get("alignment", "ffhq")
@@ -319,7 +331,78 @@ def animate_photo(photo: np.ndarray, G: nn.Module, directions: DirectionSet, out
     clock = time.perf_counter()
     motions, paths, heads = plan_paths(faces, directions, options) if faces else ([], [], [])
     timings["plan"] = time.perf_counter() - clock
-    count, sheet = write_video(G, photo, faces, paths, heads, Path(out), options, progress, timings)
+    count, sheet = write_video(G, photo, faces, paths, heads, Path(out), options, progress, timings, motion)
     return AnimateResult(video=Path(out), num_frames=count, size=(photo.shape[1], photo.shape[0]),
                          animated=[f.index for f in faces], still=list(still), motions=motions, faces=faces,
-                         timings=timings, preview=sheet)
+                         timings=timings, preview=sheet, motion=motion)
+
+
+def choose_motion(requested: str, G: Optional[nn.Module]) -> str:
+    """The motion model to use: "warp", "flow" or "paste" (see :data:`MOTION_MODELS`).
+
+    ``auto`` is the keypoint warp of the photo for a grey generator or one below
+    :data:`PASTE_MIN_RESOLUTION` (the embedded default), else "paste": a user's sharp colour
+    generator paints the faces (faces larger than its resolution still fall back to flow).
+    ``G`` None (no generator loaded) allows the warp only.
+    """
+    if requested not in MOTION_MODELS:
+        raise FaceLatentError(f"--motion must be one of {', '.join(MOTION_MODELS)}, not {requested!r}")
+    if G is None:  # no generator loaded: only the warp can move the faces
+        if requested not in ("auto", "warp"):
+            raise FaceLatentError(f"--motion {requested} needs a generator")
+        return "warp"
+    if requested != "auto":
+        return requested
+    return "warp" if G.img_channels == 1 or G.img_resolution < PASTE_MIN_RESOLUTION else "paste"
+
+
+def animate_with_warp(photo: np.ndarray, out: Path, options: AnimateOptions, *, latents=None, device: str = "cpu",
+                      progress: Progress = _noop) -> AnimateResult:
+    """The warp motion model (:mod:`editor.warp_pipeline`): detection (or a latents file's faces), plan, frames."""
+    from directions.expression_basis import load_default  # noqa: PLC0415
+    from editor.warp_pipeline import plan_warp_faces, write_warp_video  # noqa: PLC0415
+
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    if latents is not None:
+        photo, latents = shrink_latents(photo, latents, options.max_side)
+        found = sorted(latents.faces, key=lambda f: f.index)
+        indices = [f.index for f in found] if options.faces is None else list(options.faces)
+        missing = sorted(set(indices) - {f.index for f in found})
+        if missing:
+            raise FaceLatentError(f"--faces {missing[0]}: the latents file has faces "
+                                  f"{', '.join(str(f.index) for f in found)} only")
+        chosen = [f for f in found if f.index in set(indices)]
+        still = [f.index for f in chosen if too_small(f.box, options.min_face)]
+        chosen = [f for f in chosen if f.index not in still]
+        if any(tuple(f.landmarks.shape) != (68, 2) for f in chosen):
+            raise FaceLatentError("the latents file has a face without 68 landmarks (an aligned crop): "
+                                  "the warp needs detected faces")
+        faces = [(f.index, f.box, np.asarray(f.landmarks, np.float64)) for f in chosen]
+        timings["latents file"] = time.perf_counter() - clock
+    else:
+        progress("detecting", 0, 1)
+        found, animated, still = detect_stage(photo, options, device)
+        photo, found = shrink_detections(photo, found, options.max_side)
+        progress("detecting", 1, 1)
+        faces = [(i, found[i].box, found[i].landmarks68) for i in animated]
+        timings["detect"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    prepared = plan_warp_faces(photo, [f[2] for f in faces], load_default(), options.emotion, options.seed,
+                               options.duration, options.fps, options.intensity)
+    timings["plan"] = time.perf_counter() - clock
+    num_frames = int(round(options.duration * options.fps))
+    count, sheet, stats = write_warp_video(photo, prepared, Path(out), fps=options.fps, num_frames=num_frames,
+                                           crf=options.crf, preset=options.preset,
+                                           preview_frames=options.preview_frames, progress=progress, timings=timings)
+    return AnimateResult(video=Path(out), num_frames=count, size=(photo.shape[1], photo.shape[0]),
+                         animated=[f[0] for f in faces], still=list(still), motions=[p.plan for p in prepared],
+                         faces=[_Box(f[1]) for f in faces], timings=timings, preview=sheet, motion="warp",
+                         warp_stats=stats)
+
+
+@dataclass(frozen=True)
+class _Box:
+    """A face of a warp run as the result reports it: its detector box (x0, y0, x1, y1)."""
+
+    box: tuple

@@ -167,8 +167,14 @@ def animate(
                         "size.")] = 3840,
     crf: Annotated[int, typer.Option("--crf", help="H.264 quality, 0 (lossless) to 51; 18 is visually "
                    "near lossless.")] = 18,
+    motion: Annotated[str, typer.Option("--motion", help="How faces move. warp: the photo's own pixels follow "
+                      "the face's landmarks, set to the emotion by the expression model (sharp, keeps the person; "
+                      "the mouth's inside and the eyeballs are layers that lids and lips slide over). flow: the "
+                      "generator's optical flow moves the photo (the old model). paste: the generator's rendering "
+                      "is pasted (for a sharp colour generator of your own). auto: warp for a grey or "
+                      "small generator such as the embedded one, paste otherwise.")] = "auto",
     steps: Annotated[int, typer.Option("--steps", min=0, help="Projector steps per face after the encoder "
-                     "(more: closer reconstruction, slower).")] = 40,
+                     "(more: closer reconstruction, slower; flow and paste only).")] = 40,
     threads: Annotated[int, typer.Option("--threads", min=0, help="CPU threads for torch (0: torch's default). "
                        "1 is fastest for small generators and safe on a busy machine.")] = 1,
     device: DeviceOption = "auto",
@@ -177,13 +183,15 @@ def animate(
     """Animate every face of PHOTO performing an emotion; writes an H.264 video."""
     from directions.direction_file import load_directions  # noqa: PLC0415
     from editor.emotion_spec import parse_emotion_spec  # noqa: PLC0415
-    from editor.pipeline import AnimateOptions  # noqa: PLC0415
+    from editor.pipeline import MOTION_MODELS, AnimateOptions  # noqa: PLC0415
     from editor.trajectory import fresh_seed, validate_timing  # noqa: PLC0415
     from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
     from inversion.devices import pick_device  # noqa: PLC0415
     from inversion.images import read_photo  # noqa: PLC0415
 
     spec = parse_emotion_spec(emotion)
+    if motion not in MOTION_MODELS:
+        raise FaceLatentError(f"--motion must be one of {', '.join(MOTION_MODELS)}, not {motion!r}")
     validate_timing(duration, fps, intensity)
     if not 0 <= crf <= 51:
         raise FaceLatentError(f"--crf must be between 0 and 51, got {crf}")
@@ -195,15 +203,17 @@ def animate(
                    size_notice(image.shape[1], image.shape[0], max_side)):
         if notice:
             info(notice)
-    directions_path = resolve_directions(generator, directions)
     torch_device = pick_device(device)
-    G = load_generator(generator, torch_device)
-    direction_set = load_directions(directions_path, generator_identity(G))
+    # The warp moves the photo's own pixels: the embedded generator and directions are not needed.
+    warp_only = motion == "warp" or (motion == "auto" and generator is None)
+    G = None if warp_only and latents is None else load_generator(generator, torch_device)
+    direction_set = None if warp_only else load_directions(resolve_directions(generator, directions),
+                                                           generator_identity(G))
     fresh = seed is None
     seed = fresh_seed() if fresh else seed
     options = AnimateOptions(emotion=spec, seed=int(seed), duration=duration, fps=fps, intensity=intensity,
                              faces=chosen, steps=steps, crf=crf, preview_frames=8 if preview else 0,
-                             max_side=max_side)
+                             max_side=max_side, motion=motion)
     with torch_threads(threads):
         result = _run(image, G, direction_set, out, options, latents, str(torch_device))
     if preview is not None and result.preview is not None:
@@ -215,13 +225,13 @@ def animate(
 
 
 def _run(image, G, direction_set, out: Path, options, latents_path: Optional[Path], device: str):
-    from editor.pipeline import animate_photo  # noqa: PLC0415
+    from editor.pipeline import animate_photo, choose_motion  # noqa: PLC0415
 
     data, lpips, encoder = None, None, None
     if latents_path is not None:
         from inversion.latents_file import load_latents  # noqa: PLC0415
         data = load_latents(latents_path, G)
-    else:
+    elif choose_motion(options.motion, G) != "warp":  # the warp needs no inversion
         encoder = _encoder(G)
         lpips = _lpips(G, options, encoder)
     with stage_progress() as progress:
@@ -261,7 +271,10 @@ def _report(result, options, preview: Optional[Path], json_out: bool) -> None:
                "boxes": [[round(float(v), 2) for v in f.box] for f in result.faces],
                "half_strength_s": [round(m.half_strength_time(), 3) for m in result.motions],
                "seconds": {k: round(v, 2) for k, v in result.timings.items()},
-               "preview": str(preview) if preview else None}
+               "preview": str(preview) if preview else None, "motion": result.motion}
+    if result.warp_stats:
+        summary["warp"] = {k: (round(v, 3) if isinstance(v, float) else [round(x, 3) for x in v])
+                           for k, v in result.warp_stats.items()}
     if result.still:
         info(f"face(s) {', '.join(map(str, result.still))} too small to animate: left still")
     if not result.animated:

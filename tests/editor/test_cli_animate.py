@@ -202,7 +202,7 @@ def test_user_errors_are_one_line_and_leave_no_file(shared, workdir, tmp_path, m
     assert no_d.exit_code == 1 and "-d/--directions" in no_d.stderr
     import editor.cli.animate as animate_cli  # noqa: PLC0415
     monkeypatch.setattr(animate_cli, "DEFAULT_DIRECTIONS_DIR", tmp_path / "absent")
-    defaults = runner.invoke(app, ["animate", str(blank), "--emotion", "joy"])
+    defaults = runner.invoke(app, ["animate", str(blank), "--emotion", "joy", "--motion", "flow"])
     assert defaults.exit_code == 1 and "-g/--generator" in defaults.stderr and "-d/--directions" in defaults.stderr
 
 
@@ -257,10 +257,23 @@ def test_without_lpips_weights_the_encoder_alone_inverts(shared, tmp_path, monke
     monkeypatch.setattr(inversion.lpips, "LPIPS", offline)
     out = tmp_path / "offline.mp4"
     result = runner.invoke(app, ["animate", str(shared("data", "photos", "astronaut.png")), "--emotion", "joy",
-                                 "--duration", 2, "--fps", 10, "--seed", 1, "-o", str(out)])
+                                 "--duration", 2, "--fps", 10, "--seed", 1, "-o", str(out), "--motion", "flow"])
     assert result.exit_code == 0, result.output
     assert "note: no projector steps" in result.stderr and probe_video(out).num_frames == 20
     directions = fixture_directions(shared(*FIXTURE), tmp_path / "fixture.pt")  # no encoder: LPIPS is needed
     blocked = runner.invoke(app, ["animate", str(shared("data", "photos", "astronaut.png")), "--emotion", "joy",
-                                  "-g", str(shared(*FIXTURE)), "-d", str(directions), "-o", str(tmp_path / "b.mp4")])
+                                  "-g", str(shared(*FIXTURE)), "-d", str(directions), "-o", str(tmp_path / "b.mp4"),
+                                  "--motion", "flow"])
     assert blocked.exit_code == 1 and "lpips-alex is not in the cache" in blocked.stderr
+
+
+def test_motion_model_is_chosen_by_flag_and_reported(shared, workdir):
+    summary, _ = acceptance_run(shared, workdir)
+    assert summary["motion"] == "warp"  # auto, for a grey 64 px generator
+    assert 0.5 <= summary["warp"]["jacobian_min"] <= summary["warp"]["jacobian_max"] <= 2.0
+    result, flow, out = animate(shared, workdir, "flow", "--emotion", "joy", "--duration", 2, "--fps", 10,
+                                "--motion", "flow")
+    assert result.exit_code == 0, result.output
+    assert flow["motion"] == "flow" and "warp" not in flow and probe_video(out).num_frames == 20
+    bad, _, _ = animate(shared, workdir, "bad-motion", "--emotion", "joy", "--duration", 2, "--motion", "morph")
+    assert bad.exit_code == 1 and bad.stderr.count("\n") == 1 and "--motion" in bad.stderr
