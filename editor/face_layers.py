@@ -35,6 +35,9 @@ OUTER_LIPS = tuple(range(48, 60))
 IRIS_RADIUS = 0.23
 #: Teeth when the photo shows none: ivory, relative to the face's mean skin colour.
 TEETH_PALETTE = np.array([236.0, 228.0, 212.0], np.float32)
+#: Upper teeth in mouth widths: how far their crowns reach up behind the resting upper lip, and how
+#: far their edges show below it in front (about 2 mm of a 50 mm mouth), as in a relaxed open mouth.
+TEETH_HIDDEN, TEETH_SHOWN = 0.16, 0.045
 #: The white of an eye, relative to the face's brightness.
 SCLERA_PALETTE = np.array([225.0, 218.0, 210.0], np.float32)
 #: The cavity is the lips' hue, darker and warmer (a mouth's interior reflects red).
@@ -192,17 +195,19 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     lips = _lip_colour(photo, lm)
     depth = np.clip((ys - top) / (0.5 * width), 0, 1)
     cavity = lips[None, None] * CAVITY_TINT * (0.34 - 0.2 * depth[..., None]) * (1 - 0.3 * np.abs(u)[..., None] ** 2)
-    # Upper teeth hang from the resting upper lip: tallest in front, an arch towards the corners.
-    tooth_h = 0.16 * width * np.clip(1 - (np.abs(u) / 0.85) ** 2, 0, 1)
-    below = ys - top
-    upper_alpha = np.clip(np.minimum(below + 1.0, tooth_h - below), 0, 1)[..., None]
-    skull = cavity * (1 - upper_alpha) + _shade_teeth(teeth, u, below / np.maximum(tooth_h, 1e-3), width) * upper_alpha
+    # Upper teeth are fixed to the skull: their crowns hide behind the resting upper lip, and their edges
+    # show just below it in front, arching up behind the lip towards the corners; a lifted lip bares them.
+    gum = top - TEETH_HIDDEN * width
+    edge = top + TEETH_SHOWN * width * np.clip(1 - (np.abs(u) / 0.8) ** 2, -1, 1)
+    upper_alpha = np.clip(np.minimum(ys - gum + 1.0, edge - ys), 0, 1)[..., None]
+    shade_v = np.clip((ys - gum) / np.maximum(edge - gum, 1e-3), 0, 1)
+    skull = cavity * (1 - upper_alpha) + _shade_teeth(teeth, u, shade_v, width) * upper_alpha
     # The jaw: a tongue low in the mouth and the lower teeth's edges just behind the lower lip.
     tongue_y = bottom + 0.02 * width
     tongue = np.clip(1 - (u / 0.75) ** 2 - ((ys - tongue_y) / (0.16 * width)) ** 2, 0, 1)
     tongue_alpha = np.clip(tongue * 4, 0, 1)[..., None]
     tongue_rgb = lips[None, None] * (0.55 + 0.25 * np.sqrt(tongue))[..., None]
-    low_h = 0.08 * width * np.clip(1 - (np.abs(u) / 0.7) ** 2, 0, 1)
+    low_h = TEETH_SHOWN * 0.6 * width * np.clip(1 - (np.abs(u) / 0.7) ** 2, 0, 1)
     above = ys - (bottom - low_h)
     lower_alpha = np.clip(np.minimum(above + 1.0, low_h - above), 0, 1)[..., None]
     lower = _shade_teeth(teeth * 0.85, u, 1 - above / np.maximum(low_h, 1e-3), width)

@@ -28,6 +28,8 @@ from editor.keypoint_warp import area_change, combine_fields, invert_field
 from editor.masks import transform_points
 from editor.warp_face import WarpFace, skin_mask
 
+#: Creases: darkening per unit of skin compression (1 − J), and at most this share of the pixel's value.
+CREASE_GAIN, CREASE_MAX = 0.6, 0.2
 _OPENINGS = {"right_eye": (RIGHT_EYE, ("right_eye",)), "left_eye": (LEFT_EYE, ("left_eye",)),
              "mouth": (INNER_LIPS, ("mouth", "jaw"))}
 
@@ -82,20 +84,25 @@ class WarpCompositor:
         return np.stack([gx + w * (inv[0, 0] * gx + inv[0, 1] * gy + inv[0, 2] - gx),
                          gy + w * (inv[1, 0] * gx + inv[1, 1] * gy + inv[1, 2] - gy)])
 
-    def _displacement(self, k: int, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(backward displacement ``[h, w, 2]`` of face k over its head box, its pre-head points ``[2, h, w]``)."""
+    def _displacement(self, k: int, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Face k over its head box: (backward displacement ``[h, w, 2]``, pre-head points ``[2, h, w]``,
+        crease darkening ``[h, w]`` in [0, CREASE_MAX])."""
         face = self.faces[k]
         pre = self._pre_head(k, face.head[index])
         forward = combine_fields(face.fields, face.plan.coefficients[index])
-        if index % 10 == 0:
-            j = area_change(forward)[self.skins[k]]
-            if j.size:
-                self.jacobian = [min(self.jacobian[0], float(j.min())), max(self.jacobian[1], float(j.max()))]
+        change = area_change(forward)
+        if index % 10 == 0 and self.skins[k].any():
+            j = change[self.skins[k]]
+            self.jacobian = [min(self.jacobian[0], float(j.min())), max(self.jacobian[1], float(j.max()))]
+        # Creases: bounded darkening where the warp compresses skin (J < 1), never inside an opening.
+        crease = np.minimum(CREASE_GAIN * np.clip(1.0 - change, 0.0, None), CREASE_MAX) * self.skins[k]
         back = invert_field(forward)
         x0, y0 = face.basis.box[:2]
         expression = cv2.remap(back, pre[0] - x0, pre[1] - y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        source = (pre[0] + expression[..., 0] - x0, pre[1] + expression[..., 1] - y0)
+        crease = cv2.remap(crease.astype(np.float32), *source, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         gx, gy = self.grids[k]
-        return np.stack([pre[0] - gx, pre[1] - gy], axis=-1) + expression, pre
+        return np.stack([pre[0] - gx, pre[1] - gy], axis=-1) + expression, pre, crease
 
     def frame(self, index: int) -> np.ndarray:
         """The uint8 frame ``index``."""
@@ -116,6 +123,13 @@ class WarpCompositor:
                                borderMode=cv2.BORDER_REFLECT)
             x0, y0, x1, y1 = box
             np.copyto(out[y0:y1, x0:x1], warped, where=np.any(total != 0, axis=-1, keepdims=True))
+        for k in moving:
+            crease = fields[k][2]
+            if crease.any():
+                x0, y0, x1, y1 = self.faces[k].head_box
+                region = out[y0:y1, x0:x1]
+                np.copyto(region, np.rint(region * (1.0 - crease[..., None])).astype(np.uint8),
+                          where=crease[..., None] > 0)
         for k in moving:
             self._show_layers(out, k, index, fields[k][1])
         return out

@@ -141,3 +141,15 @@ def test_faces_at_the_border_and_small_faces():
     large = expression_regions(MODEL, face_landmarks(scale=120.0), parse_emotion_spec("joy"), 0.7)
     # Relative to the face's size, a face 12 px across the eyes moves less than a large one.
     assert np.abs(small).max() / 12.0 < 0.6 * np.abs(large).max() / 120.0
+
+
+def test_the_target_is_set_not_added_and_weights_mean_what_they_say():
+    """A face already at the target does not move; a half-strength blend moves half as far."""
+    from editor.warp_pipeline import target_coefficients  # noqa: PLC0415
+    lm = face_landmarks()
+    full = expression_regions(MODEL, lm, parse_emotion_spec("fear"), 0.7)
+    half = expression_regions(MODEL, lm, parse_emotion_spec("fear:0.5"), 0.7)
+    np.testing.assert_allclose(half, 0.5 * full, atol=1e-9)
+    fearful = lm + MODEL.displacement(lm, MODEL.coefficients(lm), target_coefficients(MODEL, parse_emotion_spec("fear")))
+    again = expression_regions(MODEL, fearful, parse_emotion_spec("fear"), 0.7)
+    assert np.abs(again).max() < 0.35 * np.abs(full).max()  # only what shrinkage and clamping leave
