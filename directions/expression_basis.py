@@ -218,6 +218,37 @@ def load_default() -> ExpressionBasis:
     return load(DEFAULT_DIR)
 
 
+GENERATOR_TARGETS = "generator_targets.json"
+GENERATOR_TARGETS_FORMAT = "facelatent-generator-targets/1"
+
+
+def save_generator_targets(directory: Path, targets: dict, provenance: dict) -> Path:
+    """Write ``{emotion: e* [K]}`` (what a generator's emotion edits do to landmarks, in this basis) as JSON."""
+    record = {"format": GENERATOR_TARGETS_FORMAT, **provenance,
+              "targets": {name: [float(v) for v in np.asarray(vec).reshape(-1)] for name, vec in targets.items()}}
+    path = Path(directory) / GENERATOR_TARGETS
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load_generator_targets(directory: str | Path = DEFAULT_DIR) -> dict:
+    """``{emotion: e* [K]}`` saved by :func:`save_generator_targets`; :class:`CheckpointError` (one line)
+    when the file is missing or malformed. Plain JSON: nothing is executed."""
+    path = Path(directory) / GENERATOR_TARGETS
+    try:
+        record = json.loads(path.read_text())
+        targets = {name: np.asarray(record["targets"][name], np.float64) for name in EMOTIONS}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"cannot read the generator-driven targets {path}: {err.__class__.__name__}") from None
+    sizes = {v.shape for v in targets.values()}
+    if record.get("format") != GENERATOR_TARGETS_FORMAT or len(sizes) != 1 or len(next(iter(sizes))) != 1 \
+            or not all(np.all(np.isfinite(v)) for v in targets.values()):
+        raise CheckpointError(f"{path}: not a {GENERATOR_TARGETS_FORMAT} file of finite vectors")
+    return targets
+
+
 def fit(landmarks: np.ndarray, labels: np.ndarray, strong: np.ndarray, jitter: tuple[np.ndarray, np.ndarray],
         dims: tuple[int, ...] = (3, 2, 3), reg: float = 0.1) -> ExpressionBasis:
     """Fit the model on photo landmarks ``[N, 68, 2]`` with ``labels`` [N] (EMOTIONS index, -1 unknown;

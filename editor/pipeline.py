@@ -1,6 +1,15 @@
 """The end-to-end animate pipeline: photo -> video in which every face performs an emotion.
 
-Stages (each a plain function of explicit inputs; the CLI only wires options and prints):
+Motion models (``options.motion``, :func:`choose_motion`):
+
+* **warp** (the default for the embedded 64 px grey generator): detect, then
+  :mod:`editor.warp_pipeline` sets each face's landmarks to the emotion with the expression model and
+  moves the photo's own pixels with one smooth field per frame; no generator, no inversion;
+* **flow** and **paste** (a user's sharp colour generator): the stages below, the generator's
+  rendering carried onto the photo by optical flow or pasted.
+
+Stages of flow and paste (each a plain function of explicit inputs; the CLI only wires options and
+prints):
 
 1. **detect** faces and 68 landmarks (:func:`inversion.faces.find_faces`); faces smaller than
    :data:`editor.face_edit.MIN_ANIMATED_FACE` stay still;
@@ -203,6 +212,17 @@ def shrink_latents(photo: np.ndarray, data, max_side: int):
     return small, dataclasses.replace(data, photo_size=size, faces=faces)
 
 
+def detect_and_shrink(photo: np.ndarray, options: AnimateOptions, device: str, progress: Progress):
+    """:func:`detect_stage`, then the photo and its detections at the video's size (:func:`shrink_detections`).
+
+    Returns (photo, detections, indices to animate, indices left still)."""
+    progress("detecting", 0, 1)
+    found, animated, still = detect_stage(photo, options, device)
+    photo, found = shrink_detections(photo, found, options.max_side)
+    progress("detecting", 1, 1)
+    return photo, found, animated, still
+
+
 def direction_for(directions: DirectionSet, spec: EmotionSpec) -> torch.Tensor:
     """The blended W+ edit ``[num_ws, w_dim]``: :data:`EDIT_SCALE` times the directions' recommended strengths,
     times the blend's ``amount`` (``joy:0.5`` is half of ``joy``; see :mod:`editor.emotion_spec`)."""
@@ -314,10 +334,7 @@ def animate_photo(photo: np.ndarray, G: Optional[nn.Module], directions: Optiona
         faces = [f for f in faces if f.index not in still]
         timings["latents file"] = time.perf_counter() - clock
     else:
-        progress("detecting", 0, 1)
-        found, animated, still = detect_stage(photo, options, device)
-        photo, found = shrink_detections(photo, found, options.max_side)
-        progress("detecting", 1, 1)
+        photo, found, animated, still = detect_and_shrink(photo, options, device, progress)
         timings["detect"] = time.perf_counter() - clock
         clock = time.perf_counter()
         faces = [prepare_face(photo, i, found[i].box, found[i].landmarks68, variant, G.img_resolution)
@@ -381,10 +398,7 @@ def animate_with_warp(photo: np.ndarray, out: Path, options: AnimateOptions, *, 
         faces = [(f.index, f.box, np.asarray(f.landmarks, np.float64)) for f in chosen]
         timings["latents file"] = time.perf_counter() - clock
     else:
-        progress("detecting", 0, 1)
-        found, animated, still = detect_stage(photo, options, device)
-        photo, found = shrink_detections(photo, found, options.max_side)
-        progress("detecting", 1, 1)
+        photo, found, animated, still = detect_and_shrink(photo, options, device, progress)
         faces = [(i, found[i].box, found[i].landmarks68) for i in animated]
         timings["detect"] = time.perf_counter() - clock
     clock = time.perf_counter()

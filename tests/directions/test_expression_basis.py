@@ -226,3 +226,24 @@ def test_wrong_format_is_refused(copy_dir):
 def test_anchors_are_outside_every_region():
     moving = np.concatenate(list(REGION_POINTS.values()))
     assert not set(ANCHORS.tolist()) & set(moving.tolist())
+
+
+def test_generator_targets_round_trip_and_refuse_malformed_files(tmp_path):
+    from directions.expression_basis import load_generator_targets, save_generator_targets  # noqa: PLC0415
+
+    targets = {name: np.arange(8, dtype=np.float64) * (i + 1) for i, name in enumerate(EMOTIONS)}
+    path = save_generator_targets(tmp_path, targets, {"generator": "abc", "latents": 3})
+    loaded = load_generator_targets(tmp_path)
+    assert set(loaded) == set(EMOTIONS) and all(np.array_equal(loaded[n], targets[n]) for n in EMOTIONS)
+    assert json.loads(path.read_text())["generator"] == "abc" and not list(tmp_path.glob(".*part"))
+    record = json.loads(path.read_text())
+    record["targets"]["joy"] = [float("nan")] * 8
+    path.write_text(json.dumps(record))
+    with pytest.raises(CheckpointError) as err:
+        load_generator_targets(tmp_path)
+    _one_line(err)
+    path.write_text("not json")
+    with pytest.raises(CheckpointError):
+        load_generator_targets(tmp_path)
+    with pytest.raises(CheckpointError):
+        load_generator_targets(tmp_path / "absent")

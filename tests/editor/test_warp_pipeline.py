@@ -1,0 +1,52 @@
+"""Where the warp's expression targets come from, and how a face's own expression is set, not added to."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from directions.expression_basis import load_default
+from editor.emotion_spec import parse_emotion_spec
+from editor.warp_pipeline import (
+    DISTINCTIVENESS, SIX_EMOTIONS, TARGET_SOURCES, distinctive_targets, keep_stronger, shipped_targets,
+    target_coefficients,
+)
+from inversion.errors import FaceLatentError
+
+MODEL = load_default()
+
+
+def test_targets_are_made_distinctive_within_their_source():
+    data = distinctive_targets(MODEL, None, {})
+    common = np.mean([MODEL.target(e) for e in SIX_EMOTIONS], axis=0)
+    for e in SIX_EMOTIONS:
+        np.testing.assert_allclose(data[e], MODEL.target(e) + DISTINCTIVENESS * (MODEL.target(e) - common))
+    fake = {e: MODEL.target(e) * 2.0 for e in list(SIX_EMOTIONS) + ["neutral"]}
+    mixed = distinctive_targets(MODEL, fake, {"fear": "generator"})
+    np.testing.assert_allclose(mixed["fear"], 2.0 * data["fear"])  # its own source's mean, scaled with it
+    np.testing.assert_allclose(mixed["joy"], data["joy"])
+    with pytest.raises(FaceLatentError):
+        distinctive_targets(MODEL, None, {"fear": "generator"})
+
+
+def test_shipped_targets_follow_the_bake_off():
+    shipped = shipped_targets()
+    data = distinctive_targets(MODEL, None, {})
+    for e in SIX_EMOTIONS:
+        same = np.allclose(shipped[e], data[e])
+        assert same == (TARGET_SOURCES.get(e, "data") == "data"), e
+
+
+def test_a_blend_mixes_targets_by_weight():
+    targets = distinctive_targets(MODEL, None, {})
+    blend = target_coefficients(MODEL, parse_emotion_spec("joy:0.25,anger:0.75"), targets)
+    np.testing.assert_allclose(blend, 0.25 * targets["joy"] + 0.75 * targets["anger"])
+
+
+def test_an_expression_stronger_than_the_target_is_kept():
+    goal = distinctive_targets(MODEL, None, {})["joy"]
+    axis = goal - MODEL.target("neutral")
+    beyond = goal + 0.5 * axis  # a broader smile than the target's
+    np.testing.assert_allclose(keep_stronger(MODEL, beyond, goal), beyond)
+    weaker = MODEL.target("neutral") + 0.3 * axis
+    np.testing.assert_allclose(keep_stronger(MODEL, weaker, goal), goal)  # a faint smile goes to the target
