@@ -194,7 +194,7 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     teeth = np.median(bright, axis=0) if len(bright) >= 6 else TEETH_PALETTE * _skin_level(photo, lm)
     lips = _lip_colour(photo, lm)
     depth = np.clip((ys - top) / (0.5 * width), 0, 1)
-    cavity = lips[None, None] * CAVITY_TINT * (0.34 - 0.2 * depth[..., None]) * (1 - 0.3 * np.abs(u)[..., None] ** 2)
+    cavity = lips[None, None] * CAVITY_TINT * (0.42 - 0.22 * depth[..., None]) * (1 - 0.3 * np.abs(u)[..., None] ** 2)
     # Upper teeth are fixed to the skull: their crowns hide behind the resting upper lip, and their edges
     # show just below it in front, arching up behind the lip towards the corners; a lifted lip bares them.
     gum = top - TEETH_HIDDEN * width
@@ -203,10 +203,10 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     shade_v = np.clip((ys - gum) / np.maximum(edge - gum, 1e-3), 0, 1)
     skull = cavity * (1 - upper_alpha) + _shade_teeth(teeth, u, shade_v, width) * upper_alpha
     # The jaw: a tongue low in the mouth and the lower teeth's edges just behind the lower lip.
-    tongue_y = bottom + 0.02 * width
-    tongue = np.clip(1 - (u / 0.75) ** 2 - ((ys - tongue_y) / (0.16 * width)) ** 2, 0, 1)
-    tongue_alpha = np.clip(tongue * 4, 0, 1)[..., None]
-    tongue_rgb = lips[None, None] * (0.55 + 0.25 * np.sqrt(tongue))[..., None]
+    tongue_y = bottom + 0.04 * width  # its back hides behind the lower lip; its top shows as the jaw drops
+    tongue = np.clip(1 - (u / 0.8) ** 2 - ((ys - tongue_y) / (0.24 * width)) ** 2, 0, 1)
+    tongue_alpha = np.clip(tongue * 3, 0, 1)[..., None]
+    tongue_rgb = lips[None, None] * (0.5 + 0.35 * np.sqrt(tongue))[..., None]
     low_h = TEETH_SHOWN * 0.6 * width * np.clip(1 - (np.abs(u) / 0.7) ** 2, 0, 1)
     above = ys - (bottom - low_h)
     lower_alpha = np.clip(np.minimum(above + 1.0, low_h - above), 0, 1)[..., None]

@@ -28,8 +28,9 @@ from editor.keypoint_warp import area_change, combine_fields, invert_field
 from editor.masks import transform_points
 from editor.warp_face import WarpFace, skin_mask
 
-#: Creases: darkening per unit of skin compression (1 − J), and at most this share of the pixel's value.
-CREASE_GAIN, CREASE_MAX = 0.6, 0.2
+#: Creases: darkening per unit of skin compression beyond CREASE_FROM (J below it), and at most this
+#: share of the pixel's value: folds where skin bunches up, never a shadow over a whole cheek.
+CREASE_FROM, CREASE_GAIN, CREASE_MAX = 0.85, 0.5, 0.12
 _OPENINGS = {"right_eye": (RIGHT_EYE, ("right_eye",)), "left_eye": (LEFT_EYE, ("left_eye",)),
              "mouth": (INNER_LIPS, ("mouth", "jaw"))}
 
@@ -95,7 +96,7 @@ class WarpCompositor:
             j = change[self.skins[k]]
             self.jacobian = [min(self.jacobian[0], float(j.min())), max(self.jacobian[1], float(j.max()))]
         # Creases: bounded darkening where the warp compresses skin (J < 1), never inside an opening.
-        crease = np.minimum(CREASE_GAIN * np.clip(1.0 - change, 0.0, None), CREASE_MAX) * self.skins[k]
+        crease = np.minimum(CREASE_GAIN * np.clip(CREASE_FROM - change, 0.0, None), CREASE_MAX) * self.skins[k]
         back = invert_field(forward)
         x0, y0 = face.basis.box[:2]
         expression = cv2.remap(back, pre[0] - x0, pre[1] - y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
