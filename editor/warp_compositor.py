@@ -26,7 +26,7 @@ import numpy as np
 from editor.face_layers import INNER_LIPS, LEFT_EYE, RIGHT_EYE, Layer, polygon_mask, smooth_outline
 from editor.keypoint_warp import area_change, combine_fields, invert_field
 from editor.masks import transform_points
-from editor.warp_face import WarpFace, skin_mask
+from editor.warp_face import WarpFace
 
 #: Creases: darkening per unit of skin compression beyond CREASE_FROM (J below it), and at most this
 #: share of the pixel's value: folds where skin bunches up, never a shadow over a whole cheek.
@@ -74,7 +74,6 @@ class WarpCompositor:
             self.skin[y0:y1, x0:x1] = patch
         self.weights = shared_weights(self.faces)
         self.grids = [np.mgrid[b[1]:b[3], b[0]:b[2]].astype(np.float32)[::-1] for b in (f.head_box for f in self.faces)]
-        self.skins = [skin_mask(f.basis, f.landmarks) for f in self.faces]
         self.jacobian = [1.0, 1.0]
 
     def _pre_head(self, k: int, head: np.ndarray) -> np.ndarray:
@@ -92,11 +91,11 @@ class WarpCompositor:
         pre = self._pre_head(k, face.head[index])
         forward = combine_fields(face.fields, face.plan.coefficients[index])
         change = area_change(forward)
-        if index % 10 == 0 and self.skins[k].any():
-            j = change[self.skins[k]]
+        if index % 10 == 0 and face.skin.any():
+            j = change[face.skin]
             self.jacobian = [min(self.jacobian[0], float(j.min())), max(self.jacobian[1], float(j.max()))]
         # Creases: bounded darkening where the warp compresses skin (J < 1), never inside an opening.
-        crease = np.minimum(CREASE_GAIN * np.clip(CREASE_FROM - change, 0.0, None), CREASE_MAX) * self.skins[k]
+        crease = np.minimum(CREASE_GAIN * np.clip(CREASE_FROM - change, 0.0, None), CREASE_MAX) * face.skin
         back = invert_field(forward)
         x0, y0 = face.basis.box[:2]
         expression = cv2.remap(back, pre[0] - x0, pre[1] - y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)

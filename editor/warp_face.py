@@ -109,6 +109,7 @@ class WarpFace:
     layers: dict
     jacobian: tuple[float, float]
     closed: tuple[tuple[int, int, int, int], np.ndarray]
+    skin: np.ndarray
 
     def moving(self, index: int) -> bool:
         return bool(np.any(self.plan.coefficients[index] != 0) or not np.array_equal(self.head[index], np.eye(3)))
@@ -131,26 +132,24 @@ def fold_range(fields: np.ndarray, coefficients: np.ndarray, skin: np.ndarray) -
     return (float(j.min()), float(j.max())) if j.size else (1.0, 1.0)
 
 
-def bound_expression(plan: ExpressionPlan, basis: SplineBasis, landmarks: np.ndarray,
-                     steps: int = 7) -> tuple[ExpressionPlan, np.ndarray, tuple[float, float]]:
+def bound_expression(plan: ExpressionPlan, basis: SplineBasis, selection: np.ndarray, landmarks: np.ndarray,
+                     skin: np.ndarray, steps: int = 7) -> tuple[ExpressionPlan, np.ndarray, tuple[float, float]]:
     """Scale the plan's expression down until brows and lids keep their gap and J stays in [J_MIN, J_MAX].
 
-    Checked at the worst case of the plan: every pattern at its largest coefficient at once.
-    Returns (bounded plan, its pattern fields, the J range at that worst case).
+    ``selection`` ``[n, 68]`` maps landmark motion to the spline's controls (:func:`control_points`),
+    ``skin`` is :func:`skin_mask`. Checked at the worst case of the plan: every pattern at its largest
+    coefficient at once. Returns (bounded plan, its pattern fields, the J range at that worst case).
     """
     brows, lids = plan.patterns[0], plan.patterns[1]
     plan = scaled(plan, brow_lid_limit(landmarks, brows, lids))
-    selection = control_points(landmarks)[1]
     worst = np.abs(plan.coefficients).max(axis=0)
-    skin = skin_mask(basis, landmarks)
     raw = basis.pattern_fields(np.einsum("nm,kmc->knc", selection, plan.patterns))
     ok = lambda r: J_MIN <= r[0] and r[1] <= J_MAX  # noqa: E731
-    base = worst.copy()
     low, high = 0.0, 1.0
     if not ok(fold_range(raw, worst, skin)):
         for _ in range(steps):
             mid = 0.5 * (low + high)
-            trial = base.copy()
+            trial = worst.copy()
             trial[:3] *= mid
             low, high = (mid, high) if ok(fold_range(raw, trial, skin)) else (low, mid)
         plan = scaled(plan, low)
@@ -180,12 +179,13 @@ def prepare_warp_face(photo: np.ndarray, landmarks: np.ndarray, plan: Expression
     ellipse = FaceEllipse.of(lm)
     box = ellipse.box(ANCHOR_RING, photo.shape)
     window = ellipse_window(box, ellipse.centre, ellipse.axes, ellipse.angle, WINDOW_INNER, WINDOW_OUTER)
-    controls, _ = control_points(lm)
+    controls, selection = control_points(lm)
     basis = SplineBasis.fit(controls, ellipse.points(ANCHOR_RING, ANCHORS), box, window)
-    plan, fields, jacobian = bound_expression(plan, basis, lm)
+    skin = skin_mask(basis, lm)
+    plan, fields, jacobian = bound_expression(plan, basis, selection, lm, skin)
     head_box, weights = head_weights(photo.shape, lm)
     skull_mouth, jaw_mouth = mouth_layers(photo, lm)
     layers = {"right_eye": eye_layer(photo, lm[list(RIGHT_EYE)]), "left_eye": eye_layer(photo, lm[list(LEFT_EYE)]),
               "mouth": skull_mouth, "jaw": jaw_mouth}
     return WarpFace(lm, plan, basis, fields, head_box, weights, np.asarray(head, np.float64), layers, jacobian,
-                    closed_openings(photo, lm))
+                    closed_openings(photo, lm), skin)
