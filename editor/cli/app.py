@@ -42,6 +42,7 @@ COMMAND_MODULES = (
     "editor.cli.invert",
     "editor.cli.directions",
     "editor.cli.classify",
+    "editor.cli.serve",
 )
 
 for _name in COMMAND_MODULES:
