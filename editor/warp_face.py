@@ -29,6 +29,8 @@ WINDOW_INNER, WINDOW_OUTER, ANCHOR_RING = 1.05, 1.4, 1.45
 NECK = 0.25
 HEAD_FALLOFF = 0.8
 ANCHORS = 24
+#: The fold bound checks a plan's frames this many seconds apart (and its worst case).
+FOLD_CHECK_EVERY = 0.1
 #: Landmarks closer than this (face widths) to an earlier control are split or dropped.
 MIN_CONTROL_GAP = 0.02
 
@@ -137,24 +139,29 @@ def bound_expression(plan: ExpressionPlan, basis: SplineBasis, selection: np.nda
     """Scale the plan's expression down until brows and lids keep their gap and J stays in [J_MIN, J_MAX].
 
     ``selection`` ``[n, 68]`` maps landmark motion to the spline's controls (:func:`control_points`),
-    ``skin`` is :func:`skin_mask`. Checked at the worst case of the plan: every pattern at its largest
-    coefficient at once. Returns (bounded plan, its pattern fields, the J range at that worst case).
+    ``skin`` is :func:`skin_mask`. Checked on the plan's own frames (every :data:`FOLD_CHECK_EVERY` s:
+    regions may be at different stages of their rise) and at its worst case, every pattern at its
+    largest coefficient at once. Returns (bounded plan, its pattern fields, the J range over those checks).
     """
     brows, lids = plan.patterns[0], plan.patterns[1]
     plan = scaled(plan, brow_lid_limit(landmarks, brows, lids))
-    worst = np.abs(plan.coefficients).max(axis=0)
+    step = max(1, int(round(FOLD_CHECK_EVERY * (len(plan.times) - 1) / max(float(plan.times[-1]), 1e-9))))
+    checks = np.concatenate([plan.coefficients[::step], np.abs(plan.coefficients).max(axis=0)[None]])
     raw = basis.pattern_fields(np.einsum("nm,kmc->knc", selection, plan.patterns))
+
+    def folds(scale: float) -> tuple[float, float]:
+        ranges = [fold_range(raw, np.concatenate([c[:3] * scale, c[3:]]), skin) for c in checks]
+        return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
     ok = lambda r: J_MIN <= r[0] and r[1] <= J_MAX  # noqa: E731
     low, high = 0.0, 1.0
-    if not ok(fold_range(raw, worst, skin)):
+    if not ok(folds(1.0)):
         for _ in range(steps):
             mid = 0.5 * (low + high)
-            trial = worst.copy()
-            trial[:3] *= mid
-            low, high = (mid, high) if ok(fold_range(raw, trial, skin)) else (low, mid)
+            low, high = (mid, high) if ok(folds(mid)) else (low, mid)
         plan = scaled(plan, low)
         raw[:3] *= low
-    return plan, raw, fold_range(raw, worst, skin)
+    return plan, raw, folds(1.0)
 
 
 def head_weights(photo_shape, landmarks: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray]:
