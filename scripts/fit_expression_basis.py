@@ -317,6 +317,19 @@ def generator_snr(work: Path, model_dir: Path = MODEL_DIR, num: int = 30, seed: 
     return report
 
 
+def _kept_section(card: Path, heading: str) -> list[str]:
+    """The lines of the card's section starting with ``heading`` (up to the next ``## ``), to carry over
+    into a rewritten card: the bake-off (``scripts/bakeoff_targets.py``) is measured elsewhere."""
+    if not card.is_file():
+        return []
+    text = card.read_text().split("\n")
+    start = next((i for i, line in enumerate(text) if line.startswith(heading)), None)
+    if start is None:
+        return []
+    end = next((i for i in range(start + 1, len(text)) if text[i].startswith("## ")), len(text))
+    return [""] + text[start:end]
+
+
 def write_card(out_dir: Path, report: dict, snr: dict | None) -> None:
     """MODEL_CARD.md beside the weights, from the figures measured here."""
     from directions.emotions import EMOTIONS
@@ -377,6 +390,7 @@ def write_card(out_dir: Path, report: dict, snr: dict | None) -> None:
         for e, v in snr.items():
             lines.append(f"| {e} | {v['signal']:.2f} | {v['noise']:.2f} | {v['snr']:.2f} | {v['cos_to_target']:+.2f} | "
                          f"{v['share_toward_target'] * 100:.0f} % | {v['along_target_over_goal']:.2f} |")
+    lines += _kept_section(out_dir / "MODEL_CARD.md", "## Bake-off")
     lines += ["", "## Limits", "",
               "* Sadness is the weakest target: FER+ sad faces (vs strong neutrals) open and widen the mouth slightly and",
               "  their corners drop only against the upper lip, not against the nose; its apex is the smallest and it is",
