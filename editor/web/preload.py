@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import contextlib
 
-import editor.pipeline  # noqa: F401
-import editor.warp_pipeline  # noqa: F401
-import editor.web.jobs  # noqa: F401
-import inversion.faces  # noqa: F401
+import torch
+
+torch.set_num_threads(1)  # no thread pool in the process that forks (jobs set their own threads)
+
+import editor.pipeline  # noqa: F401, E402
+import editor.warp_pipeline  # noqa: F401, E402
+import editor.web.jobs  # noqa: F401, E402
+import inversion.faces  # noqa: F401, E402
 
 with contextlib.suppress(Exception):
     from inversion.mtcnn import load_mtcnn

@@ -37,13 +37,14 @@ def call(url: str, body: bytes | None = None, content_type: str = "application/j
 
 def follow(url: str) -> dict:
     """Read the job's event stream to its end; the last event."""
-    last = None
+    last, positions = None, []
     with urllib.request.urlopen(url, timeout=TIME_LIMIT_S) as stream:
         for raw in stream:
             line = raw.decode().strip()
             if line.startswith("data: "):
                 last = json.loads(line[6:])
-    return last
+                positions.append(last["position"])
+    return dict(last, positions=positions)
 
 
 def small_astronaut() -> bytes:
@@ -124,6 +125,7 @@ def test_twenty_concurrent_jobs_with_two_workers(tmp_path):
             with urllib.request.urlopen(server.url + final["video"]) as response:
                 videos[result["seed"]] = response.read()
         done = len(videos)
+        waited = max((p or 0) for r in results if "final" in r for p in r["final"]["positions"])
     finally:
         stop.set()
         sampler.join()
@@ -131,10 +133,11 @@ def test_twenty_concurrent_jobs_with_two_workers(tmp_path):
     refused = JOBS - done
     reasons = sorted({str(r.get('error')) for r in results if 'refused' in r})
     print(f"\nload: {JOBS} uploads+jobs, 2 workers: {done} done, {refused} refused, {elapsed:.1f} s, "
-          f"peak memory of the server's process tree {peak[0]:.0f} MB" + (f"; refused: {reasons}" if reasons else ""))
+          f"peak memory of the server's process tree {peak[0]:.0f} MB, largest queue position seen {waited}" + (f"; refused: {reasons}" if reasons else ""))
     assert done + refused == JOBS and done >= JOBS // 2
     assert len({v for v in videos.values()}) == done  # every job its own video (seeds differ)
     assert all(v[4:8] == b"ftyp" for v in videos.values())
+    assert waited >= 2  # some jobs waited behind others, and the stream said where they stood
     assert elapsed < TIME_LIMIT_S
     assert peak[0] < MEMORY_LIMIT_MB
     leftover = [p for p in (tmp_path / "data").rglob("*.part")]
