@@ -108,6 +108,9 @@ def run_job(data: str, job_id: str) -> str:
     except Exception as err:  # noqa: BLE001 - any other failure still ends the job, with one line
         store.fail(job_id, f"internal error: {err.__class__.__name__}: {err}")
         return "failed"
+    if (store.state(job_id) or {}).get("status") == "failed":  # given up on meanwhile (a restart): stay failed
+        (store.jobs / job_id / "video.mp4").unlink(missing_ok=True)
+        return "failed"
     store.set_state(job_id, status="done", stage="done", done=result.num_frames, total=result.num_frames,
                     frames=result.num_frames, width=result.size[0], height=result.size[1],
                     animated=result.animated, still=result.still, finished=time.time())

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -85,17 +85,17 @@ def safe_name(settings: dict) -> str:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    """The app: the page, the API (:data:`api`), one-line JSON errors, and a lifespan that starts the
+    queue (:func:`make_queue`) and the retention sweep and stops them."""
     store = Store(settings.data)
-    holder: dict = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         queue = make_queue(store, settings)
         queue.start()
-        holder["queue"] = queue
+        app.state.queue = queue
         stop = threading.Event()
-        sweeper = threading.Thread(target=_sweep_loop, args=(store, settings, stop), daemon=True)
-        sweeper.start()
+        threading.Thread(target=_sweep_loop, args=(store, settings, stop), daemon=True).start()
         try:
             yield
         finally:
@@ -103,124 +103,152 @@ def create_app(settings: Settings) -> FastAPI:
             queue.stop()
 
     app = FastAPI(title="facelatent", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
-    app.state.store, app.state.settings, app.state.holder = store, settings, holder
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return error(422, f"{where}: {first.get('msg', 'invalid value')}" if where else "invalid request")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
-        return error(exc.status_code, str(exc.detail))
-
-    @app.get("/", include_in_schema=False)
-    async def page():
-        return FileResponse(STATIC / "index.html", media_type="text/html")
-
+    app.state.store, app.state.settings = store, settings
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.include_router(api)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    @app.get("/api/config")
-    async def config():
-        return {"emotions": EMOTIONS, "duration": [2, 10], "fps": [5, 60], "max_bytes": settings.max_bytes,
-                "max_pixels": settings.max_pixels, "seed_max": SEED_MAX, "retention_s": settings.retention_s}
-
-    @app.post("/api/photos", status_code=201)
-    async def upload(request: Request):
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > settings.max_bytes:
-            return error(413, _too_large(settings.max_bytes))
-        received = store.uploads / f".{uuid.uuid4().hex}.part"
-        size = 0
-        try:
-            with received.open("wb") as out:
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > settings.max_bytes:
-                        raise UploadRefused(413, _too_large(settings.max_bytes))
-                    out.write(chunk)
-            if size == 0:
-                raise UploadRefused(400, "the upload is empty: send the photo's bytes as the request body")
-            record = await run_in_threadpool(save_upload, store, received, settings.max_pixels)
-        except UploadRefused as err:
-            return error(err.status, err.message)
-        finally:
-            received.unlink(missing_ok=True)
-        if not record["faces"]:
-            record["warning"] = "no face found in this photo: try one where faces are clearly visible"
-        return _photo_view(record)
-
-    @app.get("/api/photos/{photo_id}")
-    async def photo(photo_id: str):
-        record = store.upload_info(photo_id)
-        return _photo_view(record) if record else error(404, "no such photo (it may have expired)")
-
-    @app.get("/api/photos/{photo_id}/preview")
-    async def preview(photo_id: str):
-        folder = store.upload_dir(photo_id)
-        if folder is None:
-            return error(404, "no such photo (it may have expired)")
-        return FileResponse(folder / "preview.jpg", media_type="image/jpeg")
-
-    @app.post("/api/jobs", status_code=202)
-    async def start_job(request: JobRequest):
-        from editor.web.jobs import options_for  # noqa: PLC0415
-        from inversion.errors import FaceLatentError  # noqa: PLC0415
-
-        record = store.upload_info(request.photo)
-        if record is None:
-            return error(404, "no such photo (it may have expired): upload it again")
-        for name in (request.emotion, request.blend_with):
-            if name is not None and name not in EMOTIONS:
-                return error(422, f"unknown emotion {name!r}: choose one of {', '.join(EMOTIONS)}")
-        faces = record["faces"]
-        if not faces:
-            return error(400, "no face found in this photo: nothing to animate")
-        chosen = request.faces if request.faces is not None else [f["index"] for f in faces if not f["too_small"]]
-        bad = [i for i in chosen if not 0 <= i < len(faces)]
-        if bad:
-            return error(400, f"face {bad[0] + 1} does not exist: the photo has {len(faces)} face(s)")
-        if not chosen:
-            return error(400, "choose at least one face to animate")
-        small = [i for i in chosen if faces[i]["too_small"]]
-        if small:
-            return error(400, f"face {small[0] + 1} is {faces[small[0]]['reason']}")
-        job = request.model_dump()
-        job["faces"] = sorted(set(chosen))
-        job["seed"] = secrets.randbelow(SEED_MAX + 1) if request.seed is None else request.seed
-        try:
-            options_for(job)
-        except FaceLatentError as err:
-            return error(400, str(err))
-        job_id = store.create_job(job)
-        holder["queue"].submit(job_id)
-        return _job_view(store, holder["queue"], job_id)
-
-    @app.get("/api/jobs/{job_id}")
-    async def job_status(job_id: str):
-        if store.job_dir(job_id) is None:
-            return error(404, "no such job (it may have expired)")
-        return await run_in_threadpool(_job_view, store, holder["queue"], job_id)
-
-    @app.get("/api/jobs/{job_id}/events")
-    async def job_events(job_id: str, request: Request):
-        if store.job_dir(job_id) is None:
-            return error(404, "no such job (it may have expired)")
-        return StreamingResponse(_events(store, holder["queue"], job_id, request), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-    @app.get("/api/jobs/{job_id}/video")
-    async def video(job_id: str, download: bool = False):
-        path = store.video(job_id)
-        if path is None:
-            if store.job_dir(job_id) is None:
-                return error(404, "no such job (it may have expired)")
-            return error(409, "this job has no video (it is not finished, or it failed)")
-        return FileResponse(path, media_type="video/mp4", filename=safe_name(store.job(job_id)),
-                            content_disposition_type="attachment" if download else "inline")
-
     return app
+
+
+async def _invalid(request: Request, exc: RequestValidationError):
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    return error(422, f"{where}: {first.get('msg', 'invalid value')}" if where else "invalid request")
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException):
+    return error(exc.status_code, str(exc.detail))
+
+
+api = APIRouter()
+NO_PHOTO = "no such photo (it may have expired)"
+NO_JOB = "no such job (it may have expired)"
+
+
+@api.get("/", include_in_schema=False)
+async def page():
+    return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+@api.get("/api/config")
+async def config(request: Request):
+    settings = request.app.state.settings
+    return {"emotions": EMOTIONS, "duration": [2, 10], "fps": [5, 60], "max_bytes": settings.max_bytes,
+            "max_pixels": settings.max_pixels, "seed_max": SEED_MAX, "retention_s": settings.retention_s}
+
+
+@api.post("/api/photos", status_code=201)
+async def upload(request: Request):
+    """The request body is the image's bytes; counted against the limit as they arrive, to a temporary file."""
+    store, settings = request.app.state.store, request.app.state.settings
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_bytes:
+        return error(413, _too_large(settings.max_bytes))
+    received = store.uploads / f".{uuid.uuid4().hex}.part"
+    size = 0
+    try:
+        with received.open("wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > settings.max_bytes:
+                    raise UploadRefused(413, _too_large(settings.max_bytes))
+                out.write(chunk)
+        if size == 0:
+            raise UploadRefused(400, "the upload is empty: send the photo's bytes as the request body")
+        record = await run_in_threadpool(save_upload, store, received, settings.max_pixels)
+    except UploadRefused as err:
+        return error(err.status, err.message)
+    finally:
+        received.unlink(missing_ok=True)
+    if not record["faces"]:
+        record["warning"] = "no face found in this photo: try one where faces are clearly visible"
+    return _photo_view(record)
+
+
+@api.get("/api/photos/{photo_id}")
+async def photo(photo_id: str, request: Request):
+    record = request.app.state.store.upload_info(photo_id)
+    return _photo_view(record) if record else error(404, NO_PHOTO)
+
+
+@api.get("/api/photos/{photo_id}/preview")
+async def preview(photo_id: str, request: Request):
+    folder = request.app.state.store.upload_dir(photo_id)
+    return FileResponse(folder / "preview.jpg", media_type="image/jpeg") if folder else error(404, NO_PHOTO)
+
+
+@api.post("/api/jobs", status_code=202)
+async def start_job(body: JobRequest, request: Request):
+    from editor.web.jobs import options_for  # noqa: PLC0415
+    from inversion.errors import FaceLatentError  # noqa: PLC0415
+
+    store, queue = request.app.state.store, request.app.state.queue
+    record = store.upload_info(body.photo)
+    if record is None:
+        return error(404, NO_PHOTO + ": upload it again")
+    for name in (body.emotion, body.blend_with):
+        if name is not None and name not in EMOTIONS:
+            return error(422, f"unknown emotion {name!r}: choose one of {', '.join(EMOTIONS)}")
+    chosen, refusal = _chosen_faces(record["faces"], body.faces)
+    if refusal:
+        return error(400, refusal)
+    job = body.model_dump()
+    job["faces"] = chosen
+    job["seed"] = secrets.randbelow(SEED_MAX + 1) if body.seed is None else body.seed
+    try:
+        options_for(job)
+    except FaceLatentError as err:
+        return error(400, str(err))
+    job_id = store.create_job(job)
+    queue.submit(job_id)
+    return _job_view(store, queue, job_id)
+
+
+def _chosen_faces(faces: list[dict], wanted: Optional[list[int]]) -> tuple[list[int], Optional[str]]:
+    """(the face indices to animate, None) or ([], the one-line reason they cannot be)."""
+    if not faces:
+        return [], "no face found in this photo: nothing to animate"
+    chosen = wanted if wanted is not None else [f["index"] for f in faces if not f["too_small"]]
+    bad = [i for i in chosen if not 0 <= i < len(faces)]
+    if bad:
+        return [], f"face {bad[0] + 1} does not exist: the photo has {len(faces)} face(s)"
+    if not chosen:
+        return [], "choose at least one face to animate"
+    small = [i for i in chosen if faces[i]["too_small"]]
+    if small:
+        return [], f"face {small[0] + 1} is {faces[small[0]]['reason']}"
+    return sorted(set(chosen)), None
+
+
+@api.get("/api/jobs/{job_id}")
+async def job_status(job_id: str, request: Request):
+    store = request.app.state.store
+    if store.job_dir(job_id) is None:
+        return error(404, NO_JOB)
+    return await run_in_threadpool(_job_view, store, request.app.state.queue, job_id)
+
+
+@api.get("/api/jobs/{job_id}/events")
+async def job_events(job_id: str, request: Request):
+    store = request.app.state.store
+    if store.job_dir(job_id) is None:
+        return error(404, NO_JOB)
+    return StreamingResponse(_events(store, request.app.state.queue, job_id, request),
+                             media_type="text/event-stream", headers={"Cache-Control": "no-cache",
+                                                                      "X-Accel-Buffering": "no"})
+
+
+@api.get("/api/jobs/{job_id}/video")
+async def video(job_id: str, request: Request, download: bool = False):
+    store = request.app.state.store
+    path = store.video(job_id)
+    if path is None:
+        if store.job_dir(job_id) is None:
+            return error(404, NO_JOB)
+        return error(409, "this job has no video (it is not finished, or it failed)")
+    return FileResponse(path, media_type="video/mp4", filename=safe_name(store.job(job_id)),
+                        content_disposition_type="attachment" if download else "inline")
 
 
 def _too_large(limit: int) -> str:
