@@ -204,14 +204,6 @@ def _touches_inner_edge(box, x0: int, y0: int, side: int, width: int, height: in
             or (x0 + side < width and bx1 > x0 + side - margin) or (y0 + side < height and by1 > y0 + side - margin))
 
 
-def _iou(a, b) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _tile_faces(photo, plan: SearchPlan, whole: list[Face], device) -> list[Face]:
     """MTCNN on every tile of ``plan``: faces (photo pixels) that no inner tile edge cuts and that are not
     ``whole`` faces again (IoU > :data:`DUPLICATE_IOU`; among tiles the higher score wins). Landmarks
@@ -232,7 +224,7 @@ def _tile_faces(photo, plan: SearchPlan, whole: list[Face], device) -> list[Face
                     candidates.append((float(found.scores[i]), edges, tile, scale, (x0, y0), found, i))
     kept_boxes, faces = [f.box for f in whole], []
     for score, edges, tile, scale, offset, found, i in sorted(candidates, key=lambda c: -c[0]):
-        if all(_iou(edges, other) <= DUPLICATE_IOU for other in kept_boxes):
+        if all(lm.box_iou(edges, other) <= DUPLICATE_IOU for other in kept_boxes):
             kept_boxes.append(edges)
             one = type(found)(found.boxes[i:i + 1], found.scores[i:i + 1], found.keypoints[i:i + 1])
             faces.extend(_faces_in(photo, tile, one, scale, offset))

@@ -99,7 +99,8 @@ def box_from_landmarks(points: np.ndarray) -> np.ndarray:
     return np.concatenate([mean, mean]) + LANDMARKS_TO_HOG * spread
 
 
-def _iou(a, b) -> float:
+def box_iou(a, b) -> float:
+    """Intersection over union of two boxes (x0, y0, x1, y1)."""
     w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = w * h
@@ -125,7 +126,7 @@ def refine_with_hog(image: np.ndarray, box, margin: float = 1.5, min_iou: float 
     best, best_iou = None, min_iou
     for rect in hog_detector()(window, upsample):
         edges = edges_from_rect(rect) + np.array([wx0, wy0, wx0, wy0], dtype=np.float64)
-        overlap = _iou(edges, (x0, y0, x1, y1))
+        overlap = box_iou(edges, (x0, y0, x1, y1))
         if overlap > best_iou:
             best, best_iou = edges, overlap
     return best

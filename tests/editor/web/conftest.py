@@ -25,6 +25,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_job(client, job_id: str, until, timeout: float = 120.0) -> dict:
+    """Poll ``/api/jobs/ID`` until ``until(view)`` holds; the last view. Fails the test after ``timeout`` s."""
+    end = time.monotonic() + timeout
+    view = None
+    while time.monotonic() < end:
+        view = client.get(f"/api/jobs/{job_id}").json()
+        if until(view):
+            return view
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never reached the state asked for: {view}")
+
+
 def wait_for_url(url: str, timeout: float = 60.0, process=None) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from editor.web.server import Settings, create_app  # noqa: E402
 
-from .conftest import FACELATENT, REPO, free_port  # noqa: E402
+from .conftest import FACELATENT, REPO, free_port, wait_for_job  # noqa: E402
 
 REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server is not installed (apt-get install redis-server)")
@@ -80,14 +80,6 @@ def client(broker, data, workers):
         yield test_client
 
 
-def wait(client, job_id, until, timeout=120.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        view = client.get(f"/api/jobs/{job_id}").json()
-        if until(view):
-            return view
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id}: {view}")
 
 
 def test_workers_run_jobs_from_the_broker(client, astronaut_bytes, data):
@@ -95,7 +87,7 @@ def test_workers_run_jobs_from_the_broker(client, astronaut_bytes, data):
     jobs = [client.post("/api/jobs", json={"photo": photo["id"], **FAST, "seed": seed}).json() for seed in (1, 2, 3)]
     assert all(j["status"] == "queued" for j in jobs)
     assert jobs[2]["position"] in (1, 2, 3)  # ahead of it: what the two workers have not taken yet
-    views = [wait(client, j["id"], lambda v: v["status"] in ("done", "failed")) for j in jobs]
+    views = [wait_for_job(client, j["id"], lambda v: v["status"] in ("done", "failed")) for j in jobs]
     assert [v["status"] for v in views] == ["done"] * 3, views
     hosts = {json.loads((data / "jobs" / v["id"] / "state.json").read_text())["worker"] for v in views}
     assert len(hosts) >= 2  # three work horses (one process per job)
@@ -106,16 +98,16 @@ def test_workers_run_jobs_from_the_broker(client, astronaut_bytes, data):
 def test_a_killed_work_horse_ends_failed_without_a_video(client, astronaut_bytes, data):
     photo = client.post("/api/photos", content=astronaut_bytes).json()
     job = client.post("/api/jobs", json={"photo": photo["id"], **FAST, "duration": 10, "fps": 60}).json()
-    wait(client, job["id"], lambda v: v["stage"] == "rendering" and v["done"] > 5)
+    wait_for_job(client, job["id"], lambda v: v["stage"] == "rendering" and v["done"] > 5)
     state = json.loads((data / "jobs" / job["id"] / "state.json").read_text())
     os.kill(int(state["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
-    view = wait(client, job["id"], lambda v: v["status"] in ("done", "failed"), timeout=60)
+    view = wait_for_job(client, job["id"], lambda v: v["status"] in ("done", "failed"), timeout=60)
     assert view["status"] == "failed" and "the worker stopped" in view["error"], view
     assert sorted(p.name for p in (data / "jobs" / job["id"]).iterdir()) == ["job.json", "state.json"]
     assert client.get(f"/api/jobs/{job['id']}/video").status_code == 409
     # the workers go on: the next job runs
     after = client.post("/api/jobs", json={"photo": photo["id"], **FAST}).json()
-    assert wait(client, after["id"], lambda v: v["status"] in ("done", "failed"))["status"] == "done"
+    assert wait_for_job(client, after["id"], lambda v: v["status"] in ("done", "failed"))["status"] == "done"
 
 
 def test_an_unreachable_broker_is_one_line(tmp_path):

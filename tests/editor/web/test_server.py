@@ -20,6 +20,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 from editor.web.server import Settings, create_app  # noqa: E402
 from editor.web.store import Store  # noqa: E402
 
+from .conftest import wait_for_job  # noqa: E402
+
 FAST = {"emotion": "joy", "duration": 2, "fps": 10, "seed": 7}
 
 
@@ -54,14 +56,6 @@ def events(client, job_id: str, timeout: float = 120.0) -> list[dict]:
     return seen
 
 
-def wait(client, job_id: str, until, timeout: float = 120.0) -> dict:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        view = client.get(f"/api/jobs/{job_id}").json()
-        if until(view):
-            return view
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never reached the state asked for: {view}")
 
 
 def leftovers(data: Path) -> set:
@@ -108,7 +102,7 @@ def test_a_random_seed_is_drawn_and_shown(client, photo_id):
     settings = dict(FAST, seed=None, emotion="surprise", blend_with="joy", blend=0.3)
     job = client.post("/api/jobs", json={"photo": photo_id, **settings}).json()
     assert 0 <= job["settings"]["seed"] <= 2**32 - 1
-    view = wait(client, job["id"], lambda v: v["status"] in ("done", "failed"))
+    view = wait_for_job(client, job["id"], lambda v: v["status"] in ("done", "failed"))
     assert view["status"] == "done", view
     assert view["filename"] == f"facelatent_surprise70-joy30_seed{job['settings']['seed']}.mp4"
 
@@ -234,10 +228,10 @@ def test_a_failing_job_ends_failed_with_one_line(client, data, astronaut_bytes):
 
 def test_a_killed_worker_never_yields_a_half_written_video(client, photo_id, data):
     job = client.post("/api/jobs", json={"photo": photo_id, **FAST, "duration": 10, "fps": 60}).json()
-    wait(client, job["id"], lambda v: v["stage"] == "rendering" and v["done"] > 5)
+    wait_for_job(client, job["id"], lambda v: v["stage"] == "rendering" and v["done"] > 5)
     state = json.loads((data / "jobs" / job["id"] / "state.json").read_text())
     os.kill(int(state["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
-    view = wait(client, job["id"], lambda v: v["status"] in ("done", "failed"))
+    view = wait_for_job(client, job["id"], lambda v: v["status"] in ("done", "failed"))
     assert view["status"] == "failed" and "stopped unexpectedly" in view["error"], view
     assert sorted(p.name for p in (data / "jobs" / job["id"]).iterdir()) == ["job.json", "state.json"]
     assert client.get(f"/api/jobs/{job['id']}/video").status_code == 409
@@ -245,13 +239,13 @@ def test_a_killed_worker_never_yields_a_half_written_video(client, photo_id, dat
 
 def test_results_survive_a_restart_and_queued_jobs_run(client, photo_id, data):
     job = client.post("/api/jobs", json={"photo": photo_id, **FAST}).json()
-    assert wait(client, job["id"], lambda v: v["status"] in ("done", "failed"))["status"] == "done"
+    assert wait_for_job(client, job["id"], lambda v: v["status"] in ("done", "failed"))["status"] == "done"
     store = Store(data)
     waiting = store.create_job({"photo": photo_id, **FAST, "faces": [0], "blend_with": None, "blend": 0.5,
                                 "intensity": 0.7})  # queued while no server ran
     with TestClient(create_app(Settings(data=data, workers=1))) as again:
         assert again.get(f"/api/jobs/{job['id']}/video").status_code == 200
-        assert wait(again, waiting, lambda v: v["status"] in ("done", "failed"))["status"] == "done"
+        assert wait_for_job(again, waiting, lambda v: v["status"] in ("done", "failed"))["status"] == "done"
 
 
 def test_retention_removes_old_uploads_and_results_but_not_running_jobs(tmp_path):
