@@ -55,13 +55,12 @@ from editor.emotion_spec import EmotionSpec
 from editor.face_edit import (
     MIN_ANIMATED_FACE, EditableFace, faces_from_latents_file, invert_faces, prepare_face, too_small,
 )
-from editor.preview import PreviewCollector
 from editor.render import FrameCompositor, render_frames
 from editor.trajectory import (
     DEFAULT_DURATION, DEFAULT_FPS, DEFAULT_INTENSITY, FaceMotion, blend_directions, head_transforms, latent_noise,
     latent_path, plan_faces, validate_timing,
 )
-from editor.video import VideoWriter
+from editor.video import encode_frames
 from inversion.errors import FaceLatentError
 
 Progress = Callable[[str, int, int], None]
@@ -275,28 +274,24 @@ def write_video(G: nn.Module, photo: np.ndarray, faces: list[EditableFace], path
     spent = {"render": 0.0, "composite": 0.0, "encode": 0.0}
     clock = time.perf_counter()
     compositor = FrameCompositor(G, photo, faces, heads, mode=motion)
-    preview = PreviewCollector(num_frames, options.preview_frames, options.fps) if options.preview_frames else None
     spent["composite"] += time.perf_counter() - clock
-    with VideoWriter(out, options.fps, crf=options.crf, preset=options.preset, expected_frames=num_frames) as writer:
+
+    def frames():
         renderings = render_frames(G, faces, paths, options.chunk)
         for i in range(num_frames):
             t0 = time.perf_counter()
             rendered = next(renderings) if faces else []
             t1 = time.perf_counter()
             frame = compositor.frame(i, rendered) if faces else photo
-            if preview is not None:
-                preview.offer(i, frame)
-            t2 = time.perf_counter()
-            writer.write(frame)
             spent["render"] += t1 - t0
-            spent["composite"] += t2 - t1
-            spent["encode"] += time.perf_counter() - t2
-            progress("rendering", i + 1, num_frames)
-        t0 = time.perf_counter()
-    spent["encode"] += time.perf_counter() - t0
+            spent["composite"] += time.perf_counter() - t1
+            yield frame
+
+    result = encode_frames(frames(), out, options.fps, num_frames, crf=options.crf, preset=options.preset,
+                           preview_frames=options.preview_frames, progress=progress, spent=spent)
     if timings is not None:
         timings.update(spent)
-    return writer.frames_written, (preview.sheet() if preview is not None else None)
+    return result
 
 
 def animate_photo(photo: np.ndarray, G: Optional[nn.Module], directions: Optional[DirectionSet], out: Path,

@@ -16,14 +16,16 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 import imageio_ffmpeg
 import numpy as np
 
+from editor.preview import PreviewCollector
 from inversion.errors import FaceLatentError, ImageReadError
 from inversion.output_files import forget_temporary, register_temporary, temporary_name
 
@@ -283,3 +285,27 @@ def probe_video(path) -> VideoInfo:
     return VideoInfo(width=int(width), height=int(height), fps=float(meta["fps"]), num_frames=int(count),
                      codec=str(meta["codec"]), pix_fmt=str(meta["pix_fmt"]).split("(")[0],
                      duration=float(seconds))
+
+
+def encode_frames(frames: Iterable[np.ndarray], path, fps: float, num_frames: int, *, crf: int, preset: str,
+                  preview_frames: int, progress: Callable[[str, int, int], None], spent: dict):
+    """Write ``frames`` (uint8 RGB, made as they are drawn: streaming) to ``path`` with a :class:`VideoWriter`.
+
+    Returns (frames written, contact sheet of ``preview_frames`` frames or None). Adds the seconds spent
+    waiting on the writer (ffmpeg encodes alongside) to ``spent["encode"]``; ``progress("rendering",
+    i, num_frames)`` after each frame.
+    """
+    spent.setdefault("encode", 0.0)
+    preview = PreviewCollector(num_frames, preview_frames, fps) if preview_frames else None
+    with VideoWriter(path, fps, crf=crf, preset=preset, expected_frames=num_frames) as writer:
+        for i, frame in enumerate(frames):
+            if preview is not None:
+                preview.offer(i, frame)
+            clock = time.perf_counter()
+            writer.write(frame)
+            spent["encode"] += time.perf_counter() - clock
+            progress("rendering", i + 1, num_frames)
+        clock = time.perf_counter()
+    spent["encode"] += time.perf_counter() - clock
+    return writer.frames_written, (preview.sheet() if preview is not None else None)
+

@@ -23,9 +23,8 @@ import numpy as np
 from directions.expression_basis import ExpressionBasis, load_default, load_generator_targets
 from editor.emotion_spec import EmotionSpec
 from editor.expression_motion import ExpressionPlan, plan_expression, size_factor
-from editor.preview import PreviewCollector
 from editor.trajectory import DEFAULT_INTENSITY, ONSET_RANGE, head_transforms
-from editor.video import VideoWriter
+from editor.video import encode_frames
 from editor.warp_compositor import WarpCompositor
 from editor.warp_face import WarpFace, prepare_warp_face
 from inversion.errors import FaceLatentError
@@ -165,24 +164,20 @@ def write_warp_video(photo: np.ndarray, faces: Sequence[WarpFace], out: Path, *,
     """
     spent = {"composite": 0.0, "encode": 0.0}
     compositor = WarpCompositor(photo, faces)
-    preview = PreviewCollector(num_frames, preview_frames, fps) if preview_frames else None
-    with VideoWriter(out, fps, crf=crf, preset=preset, expected_frames=num_frames) as writer:
+
+    def frames():
         for i in range(num_frames):
-            t0 = time.perf_counter()
+            clock = time.perf_counter()
             frame = compositor.frame(i)
-            if preview is not None:
-                preview.offer(i, frame)
-            t1 = time.perf_counter()
-            writer.write(frame)
-            spent["composite"] += t1 - t0
-            spent["encode"] += time.perf_counter() - t1
-            progress("rendering", i + 1, num_frames)
-        t0 = time.perf_counter()
-    spent["encode"] += time.perf_counter() - t0
+            spent["composite"] += time.perf_counter() - clock
+            yield frame
+
+    count, sheet = encode_frames(frames(), out, fps, num_frames, crf=crf, preset=preset,
+                                 preview_frames=preview_frames, progress=progress, spent=spent)
     if timings is not None:
         timings.update(spent)
     lows = [compositor.jacobian[0]] + [f.jacobian[0] for f in faces]
     highs = [compositor.jacobian[1]] + [f.jacobian[1] for f in faces]
     stats = {"jacobian_min": float(min(lows)), "jacobian_max": float(max(highs)),
              "expression_scale": [float(f.plan.scale) for f in faces]}
-    return writer.frames_written, (preview.sheet() if preview is not None else None), stats
+    return count, sheet, stats
