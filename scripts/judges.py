@@ -25,6 +25,7 @@ PublicTest faces (the 48 px face is the crop, as a model check), beside the ship
 
 from __future__ import annotations
 
+import abc
 import argparse
 import os
 import sys
@@ -53,8 +54,9 @@ def _xywh(box) -> tuple[int, int, int, int]:
     return x0, y0, max(x1 - x0, 1), max(y1 - y0, 1)
 
 
-class TfliteJudge:
-    """A TFLite emotion model: ``probs(grey, box)`` -> float64 [7] in EMOTIONS order."""
+class TfliteJudge(abc.ABC):
+    """A TFLite emotion model: ``probs(grey, box)`` -> float64 [7] in EMOTIONS order (each package's
+    subclass says how it crops and prepares a face)."""
 
     name = ""
     asset = ""
@@ -72,13 +74,13 @@ class TfliteJudge:
         self._output = self.interpreter.get_output_details()[0]["index"]
         self._order = [self.labels.index(e) for e in EMOTIONS]  # package index of each EMOTIONS entry
 
+    @abc.abstractmethod
     def crop(self, grey: np.ndarray, box) -> np.ndarray:
         """The face crop as the package takes it from a grey frame and a box (x0, y0, x1, y1)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def prepare(self, crop: np.ndarray) -> np.ndarray:
         """A uint8 grey crop -> the model's float32 input [1, ...]."""
-        raise NotImplementedError
 
     def classify(self, crop: np.ndarray) -> np.ndarray:
         """Probabilities [7] in EMOTIONS order for one uint8 grey crop."""
