@@ -77,14 +77,20 @@ def apply_deformation(image: np.ndarray, weights: np.ndarray, motion,
     if support is None:
         return out
     x0, y0, x1, y1 = support.box
-    w, xs, ys = support.weights, support.xs, support.ys
-    inv = np.linalg.inv(np.asarray(motion, dtype=np.float64)).astype(np.float32)
-    src_x = xs + w * (inv[0, 0] * xs + inv[0, 1] * ys + (inv[0, 2] - xs))
-    src_y = ys + w * (inv[1, 0] * xs + inv[1, 1] * ys + (inv[1, 2] - ys))
+    w = support.weights
+    src_x, src_y = source_points(support.xs, support.ys, w, motion)
     warped = cv2.remap(image, src_x, src_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
     moved = w > 0
     out[y0:y1, x0:x1][moved] = warped[moved]
     return out
+
+
+def source_points(xs: np.ndarray, ys: np.ndarray, weights: np.ndarray, motion) -> tuple[np.ndarray, np.ndarray]:
+    """float32 (x, y) photo points that frame pixels (``xs``, ``ys``) read: ``p + w(p) · (A⁻¹ p − p)``."""
+    inv = np.linalg.inv(np.asarray(motion, dtype=np.float64)).astype(np.float32)
+    src_x = xs + weights * (inv[0, 0] * xs + inv[0, 1] * ys + (inv[0, 2] - xs))
+    src_y = ys + weights * (inv[1, 0] * xs + inv[1, 1] * ys + (inv[1, 2] - ys))
+    return src_x, src_y
 
 
 def moved_forward(forward, motion) -> np.ndarray:

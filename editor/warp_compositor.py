@@ -24,6 +24,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from editor.deformation import source_points
 from editor.face_layers import INNER_LIPS, LEFT_EYE, RIGHT_EYE, Layer, polygon_mask, smooth_outline
 from editor.keypoint_warp import area_change, combine_fields, invert_field
 from editor.masks import transform_points
@@ -80,11 +81,7 @@ class WarpCompositor:
 
     def _pre_head(self, k: int, head: np.ndarray) -> np.ndarray:
         """``[2, h, w]``: for every frame pixel of face k's head box, the photo point before the expression."""
-        gx, gy = self.grids[k]
-        inv = np.linalg.inv(head).astype(np.float32)
-        w = self.weights[k]
-        return np.stack([gx + w * (inv[0, 0] * gx + inv[0, 1] * gy + inv[0, 2] - gx),
-                         gy + w * (inv[1, 0] * gx + inv[1, 1] * gy + inv[1, 2] - gy)])
+        return np.stack(source_points(*self.grids[k], self.weights[k], head))
 
     def _displacement(self, k: int, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Face k over its head box: (backward displacement ``[h, w, 2]``, pre-head points ``[2, h, w]``,
@@ -140,8 +137,9 @@ class WarpCompositor:
     def _show_layers(self, out: np.ndarray, k: int, index: int, pre: np.ndarray) -> None:
         """Composite face k's eyeballs and mouth interior inside this frame's openings (in place)."""
         face = self.faces[k]
-        points = transform_points(face.head[index], face.plan.landmarks(face.landmarks, index))
-        jaw_shift = (face.plan.landmarks(face.landmarks, index) - face.landmarks)[[56, 57, 58]].mean(axis=0)
+        moved = face.plan.landmarks(face.landmarks, index)
+        points = transform_points(face.head[index], moved)
+        jaw_shift = (moved - face.landmarks)[[56, 57, 58]].mean(axis=0)
         hb = face.head_box
         for indices, names in _OPENINGS.values():
             outline = smooth_outline(points[list(indices)])
