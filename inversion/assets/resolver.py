@@ -35,7 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from inversion.errors import AssetMissingError
+from inversion.common.errors import AssetMissingError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 Progress = Optional[Callable[[str], None]]
 
@@ -354,9 +359,7 @@ def _package_lock(home: Path, package: str):
     Correctness never depends on it (every file lands by ``os.replace`` after its checksum); it
     only saves a second 100 MB download. Where ``fcntl`` is absent (Windows) it does nothing.
     """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
+    if fcntl is None:  # pragma: no cover - Windows
         yield
         return
     with open(home / f".lock-{package}", "a+b") as handle:

@@ -22,7 +22,9 @@ from typing import Union
 
 import torch
 
-from inversion.errors import CheckpointError
+from inversion.checkpoints.safe_load import load_tensors
+from inversion.common.errors import CheckpointError
+from inversion.networks import stylegan2, stylegan3
 
 FORMAT = "facelatent-generator"
 VERSION = 1
@@ -38,9 +40,9 @@ def build_generator(config: dict, source: Union[str, Path] = "config") -> torch.
     network = kwargs.pop("network", "stylegan2")
     try:
         if network == "stylegan2":
-            from inversion.networks.stylegan2 import Generator
+            Generator = stylegan2.Generator
         elif network == "stylegan3":
-            from inversion.networks.stylegan3 import Generator
+            Generator = stylegan3.Generator
         else:
             raise CheckpointError(f"{source}: unknown network '{network}' (expected stylegan2 or stylegan3)")
         return Generator(**kwargs)
@@ -79,8 +81,6 @@ def load_native_folder(folder: Path) -> torch.nn.Module:
 
 def torch_load_safe(path: Path):
     """``torch.load(path, weights_only=True)`` on the CPU, failures as one CheckpointError line."""
-    from inversion.safe_load import load_tensors  # noqa: PLC0415
-
     return load_tensors(path, "torch checkpoint", CheckpointError)
 
 

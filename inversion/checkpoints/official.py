@@ -16,7 +16,9 @@ import numpy as np
 import torch
 
 from inversion.checkpoints.safe_pickle import PersistentObject
-from inversion.errors import CheckpointError
+from inversion.common.errors import CheckpointError
+from inversion.networks import stylegan2, stylegan3
+from inversion.networks.discriminator import Discriminator
 
 GENERATOR_KEYS = ("G_ema", "G")
 _POSITIONAL = {
@@ -82,12 +84,10 @@ def generator_from_record(record: PersistentObject, path: Path, alignment: str =
     synthesis_kwargs = _drop_ignored({**synthesis_kwargs, **kwargs})  # StyleGAN3-era code passes them flat
     try:
         if is_stylegan3(record):
-            from inversion.networks.stylegan3 import Generator as Generator3
-            G = Generator3(**base, mapping_kwargs=mapping_kwargs, alignment=alignment, **synthesis_kwargs)
+            G = stylegan3.Generator(**base, mapping_kwargs=mapping_kwargs, alignment=alignment, **synthesis_kwargs)
         else:
-            from inversion.networks.stylegan2 import Generator as Generator2
-            G = Generator2(**base, mapping_kwargs=mapping_kwargs, synthesis_kwargs=synthesis_kwargs,
-                           alignment=alignment)
+            G = stylegan2.Generator(**base, mapping_kwargs=mapping_kwargs, synthesis_kwargs=synthesis_kwargs,
+                                    alignment=alignment)
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: cannot build its generator ({err})") from None
     _load_weights(G, record, path, "generator")
@@ -96,8 +96,6 @@ def generator_from_record(record: PersistentObject, path: Path, alignment: str =
 
 def discriminator_from_record(record: PersistentObject, path: Path) -> torch.nn.Module:
     """Build the StyleGAN2 discriminator a pickle record describes and load its weights."""
-    from inversion.networks.discriminator import Discriminator
-
     if record.class_name != "Discriminator":
         raise CheckpointError(f"{path}: expected a Discriminator, found a {record.class_name}")
     kwargs = _constructor_kwargs(record, path)

@@ -21,7 +21,8 @@ from typing import Optional
 
 import torch
 
-from inversion.errors import CheckpointError
+from inversion.common.errors import CheckpointError
+from inversion.networks.stylegan2 import Generator
 
 
 def _channels(g_ema: dict, resolutions: list[int]) -> dict[int, int]:
@@ -95,8 +96,6 @@ def convert_state_dict(g_ema: dict, config: dict, latent_avg: Optional[torch.Ten
 
 def generator_from_rosinality(checkpoint: dict, path: Path, alignment: str = "ffhq") -> torch.nn.Module:
     """Build and load the generator of a rosinality checkpoint dict (``g_ema``, optional ``latent_avg``)."""
-    from inversion.networks.stylegan2 import Generator
-
     g_ema = checkpoint["g_ema"]
     if not isinstance(g_ema, dict):
         raise CheckpointError(f"{path}: 'g_ema' is not a state dict")

@@ -1,7 +1,11 @@
-"""StyleGAN2 / StyleGAN3 networks whose parameter names match the official PyTorch code.
+"""The networks: StyleGAN2 and StyleGAN3 generators (NVlabs layouts) and the StyleGAN2 discriminator.
 
-:mod:`~inversion.networks.stylegan2` (generator), :mod:`~inversion.networks.stylegan3` (T/R
-generator), :mod:`~inversion.networks.discriminator` (StyleGAN2 discriminator), built from
-:mod:`~inversion.networks.layers` and :mod:`~inversion.networks.resample`. Load trained weights
-with :func:`inversion.checkpoints.load_generator`.
+Both generator modules define a ``Generator``; they are exported as modules
+(``networks.stylegan2.Generator``, ``networks.stylegan3.Generator``).
 """
+
+from inversion.networks import stylegan2, stylegan3
+from inversion.networks.discriminator import Discriminator
+from inversion.networks.layers import Conv2dLayer, FullyConnectedLayer, MappingNetwork
+
+__all__ = ["Conv2dLayer", "Discriminator", "FullyConnectedLayer", "MappingNetwork", "stylegan2", "stylegan3"]
