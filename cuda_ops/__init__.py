@@ -8,7 +8,7 @@ built with ninja on first use and cached under ``$FACELATENT_HOME/ops`` (see
 
 from cuda_ops.activations import ACTIVATIONS
 from cuda_ops.bias_act import bias_act, bias_act_ref
-from cuda_ops.dispatch import OpsUnavailableError
+from cuda_ops.builder import OpsUnavailableError
 from cuda_ops.upfirdn2d import (downsample2d, filter2d, setup_filter, upfirdn2d, upfirdn2d_ref,
                                 upsample2d)
 

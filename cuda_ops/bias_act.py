@@ -18,6 +18,7 @@ from typing import Optional
 import torch
 
 from cuda_ops.activations import get_activation
+from cuda_ops.bias_act_compiled import bias_act_compiled
 from cuda_ops.dispatch import resolve_impl
 
 
@@ -58,7 +59,6 @@ def bias_act(x: torch.Tensor, b: Optional[torch.Tensor] = None, dim: int = 1, ac
     chosen = resolve_impl(impl, x.device, compute_dtype)
     if chosen == "ref":
         return bias_act_ref(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
-    from cuda_ops.bias_act_compiled import bias_act_compiled
     return bias_act_compiled(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp, kind=chosen)
 
 

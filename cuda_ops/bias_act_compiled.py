@@ -16,6 +16,7 @@ from typing import Optional
 import torch
 
 from cuda_ops.activations import get_activation
+from cuda_ops.builder import require_plugin
 
 
 def bias_act_compiled(x: torch.Tensor, b: Optional[torch.Tensor], dim: int, act: str, alpha: Optional[float],
@@ -40,8 +41,6 @@ def _sum_except(t: torch.Tensor, dim: int) -> torch.Tensor:
 @functools.lru_cache(maxsize=None)
 def _bias_act_function(dim: int, act: str, alpha: float, gain: float, clamp: float, kind: str):
     """The autograd Function for one configuration (classes cached per configuration, as in NVlabs)."""
-    from cuda_ops.builder import require_plugin
-
     spec = get_activation(act)
     plugin = require_plugin(kind)
     keep_x = "x" in spec.ref or spec.has_2nd_grad

@@ -34,7 +34,10 @@ from typing import Optional
 
 import torch
 
-from cuda_ops.dispatch import OpsUnavailableError
+try:
+    import fcntl
+except ImportError:  # not POSIX
+    fcntl = None
 
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
 KINDS = ("cpp", "cuda")
@@ -42,6 +45,10 @@ CPP_CFLAGS = ["-O3", "-fopenmp-simd", "-march=native"]
 CUDA_HOST_CFLAGS = ["-O3"]
 CUDA_CFLAGS = ["-O3", "--use_fast_math"]
 MARKER = "BUILD_OK"
+
+
+class OpsUnavailableError(RuntimeError):
+    """A compiled implementation was forced (impl= or FACELATENT_OPS) but cannot run here."""
 
 
 class OpsBuildError(RuntimeError):
@@ -92,7 +99,7 @@ def build_key(kind: str, source_dir: Path) -> str:
 
 def why_not_buildable(kind: str) -> Optional[str]:
     """Why ``kind`` cannot even be attempted here (no ninja, compiler, CUDA), else ``None``."""
-    from torch.utils import cpp_extension
+    from torch.utils import cpp_extension  # lazy: importing it takes ~0.2 s (setuptools), needed only to build
 
     if shutil.which("ninja") is None and not cpp_extension.is_ninja_available():
         return "ninja is not installed (pip install ninja)"
@@ -216,7 +223,7 @@ class OpsBuilder:
 
     def _compile(self, kind: str, name: str, final: Path):
         """Build in a private temporary folder, import the result, then rename the folder into place."""
-        from torch.utils import cpp_extension
+        from torch.utils import cpp_extension  # lazy: importing it takes ~0.2 s (setuptools), needed only to build
 
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
@@ -250,9 +257,7 @@ class OpsBuilder:
 def _exclusive(lock_path: Path):
     """Hold an advisory lock so that concurrent processes build one at a time (the rename stays
     the guarantee where locks are not supported)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: rely on the atomic rename alone
+    if fcntl is None:  # not POSIX: rely on the atomic rename alone
         yield
         return
     with open(lock_path, "a") as handle:

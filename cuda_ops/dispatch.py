@@ -14,6 +14,9 @@ from typing import Optional
 
 import torch
 
+from cuda_ops import builder
+from cuda_ops.builder import OpsUnavailableError
+
 IMPLS = ("auto", "ref", "cpp", "cuda")
 ENV_VAR = "FACELATENT_OPS"
 
@@ -21,10 +24,6 @@ ENV_VAR = "FACELATENT_OPS"
 CPU_KERNEL_DTYPES = (torch.float32, torch.float64)
 #: Dtypes the CUDA kernels compute.
 CUDA_KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-
-
-class OpsUnavailableError(RuntimeError):
-    """A compiled implementation was forced (impl= or FACELATENT_OPS) but cannot run here."""
 
 
 def requested_impl(impl: Optional[str] = None) -> str:
@@ -42,8 +41,6 @@ def _kind_for_device(device: torch.device) -> str:
 
 def resolve_impl(impl: Optional[str], device: torch.device, dtype: torch.dtype) -> str:
     """Return ``ref``, ``cpp`` or ``cuda``: the implementation that will run for this tensor."""
-    from cuda_ops import builder
-
     name = requested_impl(impl)
     if name == "ref":
         return "ref"

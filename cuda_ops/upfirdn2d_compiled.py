@@ -13,7 +13,8 @@ import functools
 
 import torch
 
-from cuda_ops.upfirdn2d import filter_size, parse_padding, parse_scaling
+from cuda_ops.builder import require_plugin
+from cuda_ops.upfirdn2d_args import filter_size, parse_padding, parse_scaling
 
 
 def prepare_weights(f: torch.Tensor, flip_filter: bool, gain: float, dtype: torch.dtype) -> torch.Tensor:
@@ -44,8 +45,6 @@ def upfirdn2d_compiled(x: torch.Tensor, f: torch.Tensor, up=1, down=1, padding=0
 
 @functools.lru_cache(maxsize=None)
 def _upfirdn2d_function(upx, upy, downx, downy, pad, flip_filter, gain, kind, pixel_mode):
-    from cuda_ops.builder import require_plugin
-
     plugin = require_plugin(kind)
     padx0, padx1, pady0, pady1 = pad
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from cuda_ops import upfirdn2d
-from cuda_ops.upfirdn2d import filter_size, parse_padding
+from cuda_ops.upfirdn2d_args import filter_size, parse_padding
 
 
 def _conv(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding=0, groups: int = 1,

@@ -1,4 +1,4 @@
-"""The pure-PyTorch references: against a direct loop definition, and gradcheck/gradgradcheck."""
+"""The pure-PyTorch upfirdn2d reference: against a direct loop definition, filters, gradcheck/gradgradcheck."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from cuda_ops import (ACTIVATIONS, bias_act_ref, downsample2d, filter2d, setup_filter, upfirdn2d_ref,
-                      upsample2d)
+from cuda_ops import downsample2d, filter2d, setup_filter, upfirdn2d_ref, upsample2d
 
 
 def _direct_upfirdn2d(x, f, up, down, pad, flip, gain):
@@ -65,29 +64,6 @@ def test_resampling_shapes_and_dc_gain():
     # A normalised filter keeps a constant image constant away from the zero-padded border.
     assert torch.allclose(up[..., 2:-2, 2:-2], torch.ones(1), atol=1e-6)
     assert torch.allclose(down[..., 1:-1, 1:-1], torch.ones(1), atol=1e-6)
-
-
-@pytest.mark.parametrize("act", list(ACTIVATIONS))
-def test_bias_act_ref_definition(act):
-    gen = torch.Generator().manual_seed(2)
-    x = torch.randn(3, 5, 4, generator=gen, dtype=torch.float64)
-    b = torch.randn(5, generator=gen, dtype=torch.float64)
-    spec = ACTIVATIONS[act]
-    y = bias_act_ref(x, b, act=act, clamp=0.7)
-    z = spec.func(x + b[None, :, None], alpha=spec.def_alpha) * spec.def_gain
-    assert torch.allclose(y, z.clamp(-0.7, 0.7))
-    y2 = bias_act_ref(x, b, dim=1, act=act, alpha=0.1, gain=0.5)
-    assert torch.allclose(y2, spec.func(x + b[None, :, None], alpha=0.1) * 0.5)
-
-
-@pytest.mark.parametrize("act", list(ACTIVATIONS))
-def test_bias_act_ref_gradcheck(act):
-    gen = torch.Generator().manual_seed(3)
-    x = torch.randn(2, 3, 4, generator=gen, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(3, generator=gen, dtype=torch.float64, requires_grad=True)
-    fn = lambda x, b: bias_act_ref(x, b, act=act, clamp=1.5)  # noqa: E731
-    assert torch.autograd.gradcheck(fn, (x, b))
-    assert torch.autograd.gradgradcheck(fn, (x, b))
 
 
 @pytest.mark.parametrize("up,down,pad", [(2, 1, (1, 2, 2, 1)), (1, 2, (1, 0, -1, 2))])
