@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from directions.direction_file import DirectionSet, load_directions
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 #: The folder of the shipped direction file.
 DEFAULT_DIR = Path(__file__).resolve().parent / "models" / "default_directions"

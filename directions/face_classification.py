@@ -8,7 +8,7 @@ are aligned with the "tight" (FER2013-like) variant at :data:`CROP_SIZE` pixels,
 Example (the shipped classifier on the example photo's faces)::
 
     >>> from directions.classifier import EmotionClassifier
-    >>> from inversion.images import read_photo
+    >>> from inversion.common.images import read_photo
     >>> clf = EmotionClassifier.load(None, "cpu", "fast")
     >>> faces = classify_photo(clf, read_photo("docs/examples/astronaut.jpg"))
     >>> len(faces), faces[0].emotion in EMOTIONS, round(float(faces[0].probs.sum()), 3)
@@ -27,8 +27,8 @@ import torch
 from directions.classifier import targeted_attack
 from directions.emotions import EMOTIONS
 from directions.fer2013 import read_fer2013
-from inversion.errors import FaceLatentError
-from inversion.faces import detect_faces
+from inversion.common.errors import FaceLatentError
+from inversion.faces.detection import detect_faces
 
 #: The side of the tight crops the classifier sees (FER2013's 48 px).
 CROP_SIZE = 48
@@ -66,7 +66,7 @@ def classify_photo(clf, photo: np.ndarray, device: Optional[str] = None) -> list
 
     ``device``: where to detect (default: the classifier's device).
     """
-    from inversion.alignment import align_face  # noqa: PLC0415 (scipy: ~1 s of `facelatent --help`)
+    from inversion.faces.alignment import align_face  # noqa: PLC0415 (scipy: ~1 s of `facelatent --help`)
 
     faces = detect_faces(photo, device=str(clf.device) if device is None else device)
     if not faces:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from inversion.landmarks import box_iou
+from inversion.faces.landmarks import box_iou
 
 #: The least overlap (IoU) for a face to keep the id of a face of the previous sample.
 MIN_IOU = 0.3

@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from editor.composite import tensors_to_images
-from inversion.alignment import align_face, face_quad
-from inversion.errors import FaceLatentError
+from inversion.faces.alignment import align_face, face_quad
+from inversion.common.errors import FaceLatentError
 from inversion.latents_file import face_generator
 
 #: Faces whose detector box is smaller than this (longer side, photo pixels) stay still.

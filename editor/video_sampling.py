@@ -15,7 +15,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from inversion.errors import FaceLatentError, ImageReadError
+from inversion.common.errors import FaceLatentError, ImageReadError
 
 
 def _check_every(every: float) -> None:

@@ -41,15 +41,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from inversion.alignment import align_face
+from inversion.faces.alignment import align_face
 from inversion.checkpoints import generator_identity
-from inversion.errors import FaceLatentError
-from inversion.faces import detect_faces
+from inversion.common.errors import FaceLatentError
+from inversion.faces.detection import detect_faces
 from inversion.latents_file import FaceLatent, LatentsFile
-from inversion.projector import (
+from inversion.projection.projector import (
     ProjectorConfig, estimate_w_stats, lpips_distance, psnr, run_projection, synthesize, to_wplus,
 )
-from inversion.pti import PTIConfig, pivotal_tuning
+from inversion.projection.pti import PTIConfig, pivotal_tuning
 
 #: ``progress(description, step)``: called once per projector step and per pivotal tuning step.
 Progress = Callable[[str, object], None]
@@ -135,7 +135,7 @@ def whole_photo_face(photo: np.ndarray, size: int) -> FaceToInvert:
 
 def align_detections(photo: np.ndarray, detections: Sequence, indices: Sequence[int], variant: str, size: int,
                      mask_outside: bool = False) -> list[FaceToInvert]:
-    """Align the chosen detections (``inversion.faces.Face``) at ``size``; ``known`` set with ``mask_outside``."""
+    """Align the chosen detections (``inversion.faces.detection.Face``) at ``size``; ``known`` set with ``mask_outside``."""
     faces = []
     for i in indices:
         aligned = align_face(photo, detections[i].landmarks68, size=size, variant=variant)

@@ -28,14 +28,14 @@ from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, SeedOpt
 from editor.emotion_spec import parse_emotion_spec
 from editor.preview import image_format, write_image
 from inversion.checkpoints import generator_identity, load_generator
-from inversion.devices import pick_device
-from inversion.encoder import encoder_for
-from inversion.errors import AssetMissingError, FaceLatentError
-from inversion.faces import DEFAULT_MIN_FACE, search_notice, search_plan
-from inversion.images import read_photo
+from inversion.common.devices import pick_device
+from inversion.projection.encoder import encoder_for
+from inversion.common.errors import AssetMissingError, FaceLatentError
+from inversion.faces.detection import DEFAULT_MIN_FACE, search_notice, search_plan
+from inversion.common.images import read_photo
 from inversion.latents_file import load_latents
-from inversion.lpips import LPIPS
-from inversion.output_files import check_output_file
+from inversion.projection.lpips import LPIPS
+from inversion.common.output_files import check_output_file
 
 def register(app: typer.Typer) -> None:
     app.command("animate")(animate)

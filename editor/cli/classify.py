@@ -43,10 +43,10 @@ from directions.face_classification import (
 from directions.face_tracking import FaceTracker
 from editor.cli.common import DeviceOption, JsonOption, handle_user_errors, info
 from editor.video_sampling import camera_samples, video_samples
-from inversion.devices import pick_device
-from inversion.errors import FaceLatentError, ImageReadError
-from inversion.images import read_photo
-from inversion.output_files import atomic_output, check_output_file
+from inversion.common.devices import pick_device
+from inversion.common.errors import FaceLatentError, ImageReadError
+from inversion.common.images import read_photo
+from inversion.common.output_files import atomic_output, check_output_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")

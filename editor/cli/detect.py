@@ -13,9 +13,9 @@ import typer
 
 from editor.cli.common import JsonOption, handle_user_errors, info
 from editor.preview import image_format, write_image
-from inversion.faces import find_faces, search_notice
-from inversion.images import read_photo
-from inversion.output_files import check_output_file
+from inversion.faces.detection import find_faces, search_notice
+from inversion.common.images import read_photo
+from inversion.common.output_files import check_output_file
 
 
 class Detector(str, Enum):

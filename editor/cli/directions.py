@@ -29,14 +29,14 @@ from directions.direction_file import direction_set_from_fits, export_interfaceg
 from directions.emotions import EMOTIONS, TARGET_EMOTIONS
 from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, check_seed, handle_user_errors, info
 from inversion.checkpoints import generator_identity, load_generator
-from inversion.devices import pick_device
-from inversion.errors import FaceLatentError
-from inversion.faces import detect_faces
+from inversion.common.devices import pick_device
+from inversion.common.errors import FaceLatentError
+from inversion.faces.detection import detect_faces
 from inversion.latents_file import load_latents
-from inversion.lpips import LPIPS
-from inversion.output_files import check_output_file, check_output_folder
-from inversion.projector import ProjectorConfig, estimate_w_stats, run_projection
-from inversion.safe_load import load_tensors
+from inversion.projection.lpips import LPIPS
+from inversion.common.output_files import check_output_file, check_output_folder
+from inversion.projection.projector import ProjectorConfig, estimate_w_stats, run_projection
+from inversion.checkpoints.safe_load import load_tensors
 
 directions_app = typer.Typer(name="directions", no_args_is_help=True, add_completion=False,
                              help="Learn, inspect, evaluate and export emotion directions.")
@@ -93,7 +93,7 @@ def _load_classifier(path, device):
 
 def _face_to_target(face: np.ndarray, G, align: bool) -> Optional[torch.Tensor]:
     """uint8 RGB face -> [C, R, R] in [-1, 1] at the generator's size; ``None`` when no face is found."""
-    from inversion.alignment import align_face  # noqa: PLC0415 (scipy: ~1 s of start-up)
+    from inversion.faces.alignment import align_face  # noqa: PLC0415 (scipy: ~1 s of start-up)
 
     if align:
         faces = detect_faces(face, min_face=8)

@@ -22,9 +22,9 @@ from PIL import Image
 from editor.cli.common import DeviceOption, GeneratorOption, SeedOption, handle_user_errors, info
 from editor.preview import contact_sheet
 from inversion.checkpoints import load_generator
-from inversion.devices import pick_device
-from inversion.errors import FaceLatentError
-from inversion.output_files import atomic_output, check_output_file, check_output_folder
+from inversion.common.devices import pick_device
+from inversion.common.errors import FaceLatentError
+from inversion.common.output_files import atomic_output, check_output_file, check_output_folder
 
 MAX_IMAGES = 100_000
 NOISE_MODES = ("const", "random", "none")

@@ -3,10 +3,10 @@
 Wires options and files to :func:`inversion.photo_inversion.invert_photo`: read the photo →
 detect faces (left to right) → align each with the generator's ``config["alignment"]`` variant at
 the generator's resolution → project all chosen faces in one batch (W or W+, LPIPS VGG16,
-:mod:`inversion.projector`) → optional pivotal tuning per face (:mod:`inversion.pti`) →
+:mod:`inversion.projection.projector`) → optional pivotal tuning per face (:mod:`inversion.projection.pti`) →
 reconstruction metrics → the latents file (:mod:`inversion.latents_file`). The projection starts
 from the embedded encoder's W+ (W: its mean over layers) when the generator is the one it was
-trained for (:func:`inversion.encoder.encoder_for`; the embedded default), else from ``w_avg``;
+trained for (:func:`inversion.projection.encoder.encoder_for`; the embedded default), else from ``w_avg``;
 ``--no-encoder`` always starts from ``w_avg``.
 ``--aligned`` takes the whole photo as one already aligned face crop (resized to the generator's
 resolution; alignment ``"none"``, its forward transform the resize).
@@ -35,12 +35,12 @@ from editor.cli.common import (
 )
 from editor.preview import write_png as write
 from inversion.checkpoints import load_generator
-from inversion.devices import pick_device
-from inversion.encoder import encoder_for
-from inversion.images import read_photo
+from inversion.common.devices import pick_device
+from inversion.projection.encoder import encoder_for
+from inversion.common.images import read_photo
 from inversion.latents_file import export_projected_w, save_latents
-from inversion.lpips import LPIPS
-from inversion.output_files import check_output_file, check_output_folder
+from inversion.projection.lpips import LPIPS
+from inversion.common.output_files import check_output_file, check_output_folder
 
 # Defaults measured in docs/BENCHMARKS.md (Inversion): from the encoder's start, 100 VGG16 steps take
 # about 13 s of CPU for one face of the embedded 64 px generator (300 steps: about 30 s, over the 20 s
@@ -86,7 +86,7 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 
 def check_outputs(out: Path, export: bool, reconstruction: Optional[Path], option: str) -> None:
-    """Refuse, before any work, outputs that cannot be written (see inversion.output_files)."""
+    """Refuse, before any work, outputs that cannot be written (see inversion.common.output_files)."""
     check_output_file(out, option)
     if export:
         check_output_file(export_path(out), "--export")

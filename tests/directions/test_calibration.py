@@ -10,7 +10,7 @@ from directions.calibration import calibrate, first_reaching, identity_drift, re
 from directions.default_directions import DEFAULT_DIR
 from directions.emotions import EMOTIONS
 from directions.evaluation import sample_latents
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 DIRECTIONS = DEFAULT_DIR / "directions.pt"
 

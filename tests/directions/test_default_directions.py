@@ -9,7 +9,7 @@ from directions.default_directions import DEFAULT_DIR
 from directions.direction_file import load_directions
 from directions.emotions import EMOTIONS
 from inversion.checkpoints import generator_identity, load_generator
-from inversion.errors import IncompatibleModelError
+from inversion.common.errors import IncompatibleModelError
 
 DIRECTIONS = DEFAULT_DIR / "directions.pt"
 

@@ -10,8 +10,8 @@ from directions.emotions import EMOTIONS
 from directions.face_classification import (
     attack_crop, classify_crops, classify_photo, evaluate_fer2013,
 )
-from inversion.errors import FaceLatentError
-from inversion.images import read_photo
+from inversion.common.errors import FaceLatentError
+from inversion.common.images import read_photo
 
 
 @pytest.fixture(scope="module")

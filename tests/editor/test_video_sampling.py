@@ -7,7 +7,7 @@ import pytest
 
 from editor.video import write_video
 from editor.video_sampling import camera_samples, video_samples
-from inversion.errors import FaceLatentError, ImageReadError
+from inversion.common.errors import FaceLatentError, ImageReadError
 
 
 def test_samples_every_half_second_of_a_ten_fps_video(tmp_path):

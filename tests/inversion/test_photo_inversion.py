@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from inversion.errors import FaceLatentError
-from inversion.faces import read_imglab_xml
-from inversion.images import read_photo
+from inversion.common.errors import FaceLatentError
+from inversion.faces.detection import read_imglab_xml
+from inversion.common.images import read_photo
 from inversion.latents_file import load_latents, save_latents
 from inversion.photo_inversion import (
     InversionSettings, align_detections, chosen_indices, faces_to_invert, images_to_tensor, invert_faces, invert_photo,
