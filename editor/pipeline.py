@@ -15,8 +15,10 @@ prints):
    :data:`editor.face_edit.MIN_ANIMATED_FACE` stay still;
 2. **align** each chosen face with the generator's ``config["alignment"]`` variant, at the
    generator's resolution (to invert) and at the face's own size (to composite);
-3. **invert**: encoder (when the generator has one) + a few projector steps, or the latents of
-   ``facelatent invert`` (``latents_path``);
+3. **invert**: encoder (when the generator has one) + a few projector steps
+   (:func:`inversion.photo_inversion.invert_photo`, whose record is what ``facelatent invert``
+   saves), or the latents file of ``facelatent invert`` (``latents``); either record gives the
+   editable faces (:func:`editor.face_edit.faces_from_latents_file`);
 4. **plan**: per face a seeded motion plan (:func:`editor.trajectory.plan_faces`: onset, rise,
    apex, living hold, head motion) and latent noise restricted to the span of the direction set's
    emotion directions (the expression subspace, leaving identity alone); the latent path
@@ -52,9 +54,7 @@ from torch import nn
 
 from directions.direction_file import DirectionSet
 from editor.emotion_spec import EmotionSpec
-from editor.face_edit import (
-    MIN_ANIMATED_FACE, EditableFace, faces_from_latents_file, invert_faces, prepare_face, too_small,
-)
+from editor.face_edit import MIN_ANIMATED_FACE, EditableFace, faces_from_latents_file, too_small
 from editor.render import FrameCompositor, render_frames
 from editor.trajectory import (
     DEFAULT_DURATION, DEFAULT_FPS, DEFAULT_INTENSITY, FaceMotion, blend_directions, head_transforms, latent_noise,
@@ -62,9 +62,13 @@ from editor.trajectory import (
 )
 from editor.video import encode_frames
 from inversion.common.errors import FaceLatentError
+from inversion.photo_inversion import InversionSettings, align_detections, chosen_indices, invert_photo
 
 Progress = Callable[[str, int, int], None]
 DEFAULT_STEPS = 40
+#: Mapped samples for the projector's W statistics (fewer than ``facelatent invert``'s 10000: animate
+#: runs a few steps from the encoder's start).
+W_STATS_SAMPLES = 2000
 #: The apex edit at --intensity 1, in units of the directions' recommended strengths. The default
 #: directions' recommended strength is *measured*: the smallest edit at which three quarters of the
 #: calibration faces are classified as the emotion (or the best share), capped where the mean dlib
@@ -135,11 +139,7 @@ def _noop(stage: str, done: int, total: int) -> None:
 
 def choose_faces(found: list, wanted: Optional[Sequence[int]], min_face: float) -> tuple[list[int], list[int]]:
     """(indices to animate, indices that stay still because they are too small) of the detections."""
-    indices = list(range(len(found))) if wanted is None else list(wanted)
-    bad = [i for i in indices if not 0 <= i < len(found)]
-    if bad:
-        raise FaceLatentError(f"--faces {bad[0]} is out of range: the photo has {len(found)} face(s), "
-                              f"indices 0 to {len(found) - 1}")
+    indices = chosen_indices(wanted, len(found))
     small = [i for i in indices if too_small(found[i].box, min_face)]
     return [i for i in indices if i not in small], small
 
@@ -332,13 +332,15 @@ def animate_photo(photo: np.ndarray, G: Optional[nn.Module], directions: Optiona
         photo, found, animated, still = detect_and_shrink(photo, options, device, progress)
         timings["detect"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        faces = [prepare_face(photo, i, found[i].box, found[i].landmarks68, variant, G.img_resolution)
-                 for i in animated]
+        aligned = align_detections(photo, found, animated, variant, G.img_resolution, mask_outside=True)
         timings["align"] = time.perf_counter() - clock
         clock = time.perf_counter()
         steps = options.steps
-        invert_faces(G, faces, lpips, steps, encoder=encoder, seed=options.invert_seed,
-                     progress=lambda step: progress("inverting", step.step + 1, steps))
+        settings = InversionSettings(space="w+", steps=steps, seed=options.invert_seed, mask_outside=True,
+                                     w_stats_samples=W_STATS_SAMPLES)
+        record, _ = invert_photo(photo, G, aligned, lpips, settings, encoder=encoder,
+                                 progress=lambda description, step: progress("inverting", step.step + 1, steps))
+        faces = faces_from_latents_file(photo, G, record, G.img_resolution)
         timings["invert"] = time.perf_counter() - clock
     clock = time.perf_counter()
     motions, paths, heads = plan_paths(faces, directions, options) if faces else ([], [], [])

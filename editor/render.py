@@ -33,12 +33,13 @@ import torch
 from torch import nn
 
 from editor.composite import FaceLayer, compose_frame, prepare_face_layer, tensors_to_images
-from editor.face_edit import EditableFace, known_pixels
+from editor.face_edit import EditableFace
 from editor.masks import border_taper, transform_points
 from editor.motion_transfer import generator_flow, transfer_motion
 from editor.uncovered import (
     UncoverPlan, fill_uncovered, moved_paste_mask, outside_taper, plan_uncover, uncovered_mask,
 )
+from inversion.photo_inversion import known_pixels
 
 #: Mask options for animated faces: room for an open mouth or a lifted brow.
 MASK_OPTIONS = {"forehead": 0.5, "erode": 0.02, "feather": 0.03, "grow": 0.06}

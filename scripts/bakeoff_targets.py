@@ -35,12 +35,12 @@ def generator_targets(model, num: int, seed: int = 0) -> dict:
     import torch  # noqa: PLC0415
 
     from directions.direction_file import load_directions  # noqa: PLC0415
-    from editor.cli.animate import default_directions_file  # noqa: PLC0415
+    from directions.default_directions import default_path  # noqa: PLC0415
     from fit_expression_basis import detect  # noqa: PLC0415
     from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
 
     G = load_generator(None, "cpu")
-    directions = load_directions(default_directions_file(), generator_identity(G))
+    directions = load_directions(default_path(), generator_identity(G))
     z = torch.randn(num, G.z_dim, generator=torch.Generator().manual_seed(seed))
 
     def coefficients(ws):

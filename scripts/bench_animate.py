@@ -67,7 +67,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from directions.direction_file import load_directions
-    from editor.cli.animate import default_directions_file
+    from directions.default_directions import default_path
     from editor.emotion_spec import parse_emotion_spec
     from editor.face_edit import render_latents, full_noise
     from editor.pipeline import AnimateOptions, animate_photo
@@ -83,7 +83,7 @@ def main() -> None:
     elif args.generator:
         dpath = fixture_directions(G, tmp / "directions.pt")
     else:
-        dpath = default_directions_file()
+        dpath = default_path()
     directions = load_directions(dpath, generator_identity(G))
     lpips = LPIPS("alex")
     encoder = encoder_for(G)

@@ -56,9 +56,10 @@ def match_faces(boxes, found: list[dict]) -> list[dict | None]:
 
 def video_probs(clf, frame: np.ndarray, boxes, emotion: str) -> list[float | None]:
     """Target probability for each animated face in a video frame (faces detected in the frame)."""
-    from editor.cli.classify import _faces_in_photo  # noqa: PLC0415
+    from directions.emotions import EMOTIONS  # noqa: PLC0415
+    from directions.face_classification import classify_photo  # noqa: PLC0415
 
-    found = _faces_in_photo(clf, frame, "cpu")
+    found = [{"box": f.box, "probs": dict(zip(EMOTIONS, f.probs))} for f in classify_photo(clf, frame, "cpu")]
     return [None if f is None else float(f["probs"][emotion]) for f in match_faces(boxes, found)]
 
 
@@ -132,7 +133,7 @@ def main() -> None:
 
     from directions.classifier import EmotionClassifier  # noqa: PLC0415
     from directions.direction_file import load_directions  # noqa: PLC0415
-    from editor.cli.animate import resolve_directions  # noqa: PLC0415
+    from directions.default_directions import resolve_directions  # noqa: PLC0415
     from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
     from inversion.projection.encoder import encoder_for  # noqa: PLC0415
     from inversion.common.errors import FaceLatentError  # noqa: PLC0415

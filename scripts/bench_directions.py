@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from directions.classifier import EmotionClassifier  # noqa: E402
+from directions.default_directions import default_path  # noqa: E402
 from directions.direction_file import direction_set_from_fits, load_directions, wplus_set_from_fits  # noqa: E402
 from directions.emotions import EMOTIONS, TARGET_EMOTIONS  # noqa: E402
 from directions.encoded_faces import encode_images, fer_faces, pick  # noqa: E402
@@ -171,7 +172,7 @@ def heldout_benchmark(args) -> int:
     held_images, held_labels = fer_faces(args.data, args.fer_csv, "PublicTest")
     neutral = EMOTIONS.index("neutral")
     held = encode_images(encoder_for(G), held_images[pick(held_labels, neutral, args.faces, args.seed)])
-    shipped = load_directions(args.directions or REPO / "directions/models/default_directions/directions.pt", identity)
+    shipped = load_directions(args.directions or default_path(), identity)
     if args.grid:
         save_edit_grid(G, shipped, encode_images(encoder_for(G), held_images[pick(held_labels, neutral, 8, args.seed)]),
                        args.grid)

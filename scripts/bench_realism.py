@@ -113,26 +113,22 @@ def plan_sources(count: int, seed: int, min_face: float) -> list[dict]:
 
 
 class InversionCache:
-    """``editor.pipeline.invert_faces`` once per photo: the pipeline inverts face ``i`` with seed
+    """``editor.pipeline.invert_photo`` once per photo: the pipeline inverts face ``i`` with seed
     ``invert_seed + i`` whatever the emotion or run seed, so every clip of a photo gets the same
     latents; later clips reuse them (and are charged the first inversion's seconds)."""
-
-    FIELDS = ("latent", "noise", "reference", "lpips")
 
     def __init__(self, invert) -> None:
         self.invert, self.store, self.photo, self.charge = invert, {}, None, 0.0
 
-    def __call__(self, G, faces, lpips, steps, **kwargs) -> None:
-        key = (self.photo, tuple(f.index for f in faces), steps)
+    def __call__(self, photo, G, faces, lpips, settings, **kwargs):
+        key = (self.photo, tuple(f.index for f in faces), settings.steps)
         if key not in self.store:
             clock = time.perf_counter()
-            self.invert(G, faces, lpips, steps, **kwargs)
-            self.store[key] = ([{k: getattr(f, k) for k in self.FIELDS} for f in faces], time.perf_counter() - clock)
-            return
-        saved, self.charge = self.store[key]
-        for face, values in zip(faces, saved):
-            for k, v in values.items():
-                setattr(face, k, v)
+            result = self.invert(photo, G, faces, lpips, settings, **kwargs)
+            self.store[key] = (result, time.perf_counter() - clock)
+            return result
+        result, self.charge = self.store[key]
+        return result
 
 
 def apex_hold(motion, count: int) -> slice:
@@ -308,7 +304,7 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {(e, m): ([], [], []) for e in emotions for m in models}  # rows, warp stats, seconds
     cells, ceilings = {}, {}
-    cache = editor.pipeline.invert_faces = InversionCache(editor.pipeline.invert_faces)
+    cache = editor.pipeline.invert_photo = InversionCache(editor.pipeline.invert_photo)
     for src in sources:
         for emotion in emotions:
             for model in models:

@@ -167,12 +167,13 @@ def main(argv=None) -> int:
 def evaluate_default_directions(G, E, data, num: int = 64) -> dict:
     """Edit success / identity drift of the default directions on encoded held-out neutral faces."""
     from directions.classifier import EmotionClassifier
+    from directions.default_directions import default_path
     from directions.direction_file import load_directions
     from directions.emotions import EMOTIONS
     from directions.evaluation import DlibIdentity, evaluate_directions
     from inversion.checkpoints import generator_identity
 
-    path = ROOT / "directions" / "models" / "default_directions" / "directions.pt"
+    path = default_path()
     directions = load_directions(path, generator_identity(G))
     mask = (data["source"] == 1) & (data["split"] == 1) & (data["labels"] == EMOTIONS.index("neutral"))
     faces = to_float(data["images"][np.flatnonzero(mask)[:num]])

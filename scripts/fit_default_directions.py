@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from directions.blink import EAR_CLOSED, fit_attribute_direction, fit_blink_direction, render_ear  # noqa: E402
 from directions.calibration import DRIFT_LIMIT, SUCCESS_LEVEL, calibrate, success_score  # noqa: E402
 from directions.classifier import EmotionClassifier  # noqa: E402
+from directions.default_directions import DEFAULT_DIR  # noqa: E402
 from directions.direction_file import DirectionSet, EmotionDirection, now_iso, save_directions  # noqa: E402
 from directions.emotions import EMOTIONS  # noqa: E402
 from directions.encoded_faces import encode_images, fer_faces, pick  # noqa: E402
@@ -52,7 +53,7 @@ from inversion.checkpoints import generator_identity, load_generator  # noqa: E4
 from inversion.common.errors import FaceLatentError  # noqa: E402
 from inversion.projection.encoder import encoder_for  # noqa: E402
 
-OUT = ROOT / "directions" / "models" / "default_directions" / "directions.pt"
+OUT = DEFAULT_DIR / "directions.pt"
 DATA = Path("/work/runs/facedata/faces64.npz")
 #: The brightness-free variant must beat the plain direction's calibration success by this much
 #: (3 of 48 faces) to be kept: smaller differences are noise.

@@ -269,13 +269,13 @@ def generator_snr(work: Path, model_dir: Path = MODEL_DIR, num: int = 30, seed: 
     from directions.direction_file import load_directions
     from directions.emotions import EMOTIONS, TARGET_EMOTIONS
     from directions.expression_basis import load
-    from editor.cli.animate import default_directions_file
+    from directions.default_directions import default_path
     from inversion.checkpoints import generator_identity, load_generator
 
     torch.set_num_threads(1)
     model = load(model_dir)
     G = load_generator(None, "cpu")
-    dset = load_directions(default_directions_file(), generator_identity(G))
+    dset = load_directions(default_path(), generator_identity(G))
     z = torch.randn(num, G.z_dim, generator=torch.Generator().manual_seed(seed))
 
     def landmarks_of(ws, jittered=True):

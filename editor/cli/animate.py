@@ -17,13 +17,25 @@ import json
 from pathlib import Path
 from typing import Annotated, Optional
 
+import torch
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from directions.default_directions import resolve_directions
+from directions.direction_file import load_directions
 from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info, parse_faces
-from inversion.common.errors import FaceLatentError
-
-DEFAULT_DIRECTIONS_DIR = Path(__file__).resolve().parents[2] / "directions" / "models" / "default_directions"
-
+from editor.emotion_spec import parse_emotion_spec
+from editor.preview import image_format, write_image
+from inversion.checkpoints import generator_identity, load_generator
+from inversion.common.devices import pick_device
+from inversion.projection.encoder import encoder_for
+from inversion.common.errors import AssetMissingError, FaceLatentError
+from inversion.faces.detection import DEFAULT_MIN_FACE, search_notice, search_plan
+from inversion.common.images import read_photo
+from inversion.latents_file import load_latents
+from inversion.projection.lpips import LPIPS
+from inversion.common.output_files import check_output_file
 
 def register(app: typer.Typer) -> None:
     app.command("animate")(animate)
@@ -38,39 +50,12 @@ def default_output(photo: Path, label: str) -> Path:
     return photo.with_name(f"{photo.stem}_{'-'.join(parts)}.mp4")
 
 
-def default_directions_file() -> Optional[Path]:
-    """The embedded default direction file (``directions.pt`` preferred, else the only ``.pt``), or None."""
-    if not DEFAULT_DIRECTIONS_DIR.is_dir():
-        return None
-    preferred = DEFAULT_DIRECTIONS_DIR / "directions.pt"
-    if preferred.is_file():
-        return preferred
-    files = sorted(DEFAULT_DIRECTIONS_DIR.glob("*.pt"))
-    return files[0] if len(files) == 1 else None
-
-
-def resolve_directions(generator: Optional[Path], directions: Optional[Path]) -> Path:
-    """The direction file to use: ``-d``, else the embedded one (only with the embedded generator)."""
-    if directions is not None:
-        return directions
-    if generator is not None:
-        raise FaceLatentError("-g/--generator needs directions for that generator: pass -d/--directions "
-                              "(make them with `facelatent directions train`)")
-    found = default_directions_file()
-    if found is None:
-        raise FaceLatentError("the embedded default directions are not available in this version; pass "
-                              "-g/--generator and -d/--directions (from `facelatent directions train`)")
-    return found
-
-
 @contextlib.contextmanager
 def stage_progress(enabled: bool = True):
     """Rich progress bars on stderr, one per stage, when stderr is a terminal.
 
     Yields ``progress(stage, done, total)``.
     """
-    from rich.console import Console  # noqa: PLC0415
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
     console = Console(stderr=True)
     if not enabled or not console.is_terminal:  # no bars in logs and pipes: the summary lines say enough
         yield lambda stage, done, total: None
@@ -78,7 +63,6 @@ def stage_progress(enabled: bool = True):
     tasks: dict[str, int] = {}
     with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
-
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
                 tasks[stage] = bar.add_task(stage, total=total)
@@ -94,7 +78,6 @@ def torch_threads(count: int):
     Small networks (the 64 px default models) gain nothing from more threads, and on a machine whose
     cores are busy two threads ran the projection about 50x slower than one (docs/BENCHMARKS.md).
     """
-    import torch  # noqa: PLC0415
     before = torch.get_num_threads()
     if count > 0:
         torch.set_num_threads(count)
@@ -107,9 +90,6 @@ def torch_threads(count: int):
 def check_outputs(video: Path, preview: Optional[Path], video_option: str = "-o") -> None:
     """Refuse, before any work, a video name that is not .mp4, a preview extension that is not an image
     format, and any output that cannot be written (missing or read-only folder, a folder's name)."""
-    from editor.preview import image_format  # noqa: PLC0415
-    from inversion.common.output_files import check_output_file  # noqa: PLC0415
-
     if video.suffix.lower() != ".mp4":
         raise FaceLatentError(f"{video_option} {video}: the video must be an .mp4 file")
     check_output_file(video, video_option)
@@ -122,16 +102,13 @@ def check_outputs(video: Path, preview: Optional[Path], video_option: str = "-o"
 
 def search_limit(width: int, height: int) -> Optional[str]:
     """The one-line notice printed when the photo is too large to search fully for faces, else None."""
-    from inversion.faces.detection import DEFAULT_MIN_FACE, search_notice, search_plan  # noqa: PLC0415
-
     plan = search_plan(width, height, DEFAULT_MIN_FACE)
     return None if plan.complete else search_notice(width, height, plan.smallest, DEFAULT_MIN_FACE)
 
 
 def size_notice(width: int, height: int, max_side: int) -> Optional[str]:
     """The one-line notice printed when the video will be smaller than the photo, else None."""
-    from editor.pipeline import output_size  # noqa: PLC0415
-
+    from editor.pipeline import output_size  # noqa: PLC0415 (scipy: ~1 s of start-up)
     size = output_size(width, height, max_side)
     if size == (width, height):
         return None
@@ -181,14 +158,8 @@ def animate(
     json_out: JsonOption = False,
 ) -> None:
     """Animate every face of PHOTO performing an emotion; writes an H.264 video."""
-    from directions.direction_file import load_directions  # noqa: PLC0415
-    from editor.emotion_spec import parse_emotion_spec  # noqa: PLC0415
-    from editor.pipeline import MOTION_MODELS, AnimateOptions  # noqa: PLC0415
-    from editor.trajectory import fresh_seed, validate_timing  # noqa: PLC0415
-    from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
-    from inversion.common.devices import pick_device  # noqa: PLC0415
-    from inversion.common.images import read_photo  # noqa: PLC0415
-
+    from editor.pipeline import MOTION_MODELS, AnimateOptions  # noqa: PLC0415 (scipy: ~1 s of start-up)
+    from editor.trajectory import fresh_seed, validate_timing  # noqa: PLC0415 (scipy: ~1 s of start-up)
     spec = parse_emotion_spec(emotion)
     if motion not in MOTION_MODELS:
         raise FaceLatentError(f"--motion must be one of {', '.join(MOTION_MODELS)}, not {motion!r}")
@@ -217,7 +188,6 @@ def animate(
     with torch_threads(threads):
         result = _run(image, G, direction_set, out, options, latents, str(torch_device))
     if preview is not None and result.preview is not None:
-        from editor.preview import write_image  # noqa: PLC0415
         write_image(preview, result.preview)
     if fresh:
         info(f"seed {seed}: pass --seed {seed} to make this video again")
@@ -225,11 +195,9 @@ def animate(
 
 
 def _run(image, G, direction_set, out: Path, options, latents_path: Optional[Path], device: str):
-    from editor.pipeline import animate_photo, choose_motion  # noqa: PLC0415
-
+    from editor.pipeline import animate_photo, choose_motion  # noqa: PLC0415 (scipy: ~1 s of start-up)
     data, lpips, encoder = None, None, None
     if latents_path is not None:
-        from inversion.latents_file import load_latents  # noqa: PLC0415
         data = load_latents(latents_path, G)
     elif choose_motion(options.motion, G) != "warp":  # the warp needs no inversion
         encoder = _encoder(G)
@@ -241,8 +209,6 @@ def _run(image, G, direction_set, out: Path, options, latents_path: Optional[Pat
 
 def _lpips(G, options, encoder):
     """LPIPS for the projector steps; without its weights (offline) the encoder's latents alone, said once."""
-    from inversion.common.errors import AssetMissingError  # noqa: PLC0415
-    from inversion.projection.lpips import LPIPS  # noqa: PLC0415
     if options.steps == 0:
         return None
     try:
@@ -257,10 +223,6 @@ def _lpips(G, options, encoder):
 
 def _encoder(G):
     """The embedded encoder when ``G`` is the generator it was trained for, else None."""
-    try:
-        from inversion.projection.encoder import encoder_for  # noqa: PLC0415
-    except ImportError:
-        return None
     return encoder_for(G, G.mapping.w_avg.device)
 
 

@@ -7,11 +7,15 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
+import cv2
 import numpy as np
 import typer
 
 from editor.cli.common import JsonOption, handle_user_errors, info
-from inversion.common.errors import FaceLatentError
+from editor.preview import image_format, write_image
+from inversion.faces.detection import find_faces, search_notice
+from inversion.common.images import read_photo
+from inversion.common.output_files import check_output_file
 
 
 class Detector(str, Enum):
@@ -40,10 +44,6 @@ def detect(
 
     Coordinates are in the photo's pixels (x right, y down, pixel centres at integers).
     """
-    from editor.preview import image_format
-    from inversion.faces.detection import find_faces, search_notice
-    from inversion.common.images import read_photo
-    from inversion.common.output_files import check_output_file
 
     if annotate is not None:
         check_output_file(annotate, "--annotate")
@@ -93,7 +93,6 @@ def format_table(photo: Path, result) -> str:
 def draw_detection(image: np.ndarray, result) -> np.ndarray:
     """A copy of ``image`` (uint8 RGB) with boxes (green; skipped: grey), 68 landmarks (red),
     five keypoints (blue) and face numbers."""
-    import cv2
 
     out = np.ascontiguousarray(image.copy())
     thick = max(1, round(max(image.shape[:2]) / 500))
@@ -115,6 +114,5 @@ def draw_detection(image: np.ndarray, result) -> np.ndarray:
 
 def write_annotated(image: np.ndarray, result, path: Path) -> None:
     """Draw the detection and save it atomically, in the format the file name's extension names."""
-    from editor.preview import write_image
 
     write_image(path, draw_detection(image, result))

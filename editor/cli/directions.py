@@ -16,13 +16,27 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
+import cv2
 import numpy as np
 import torch
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from directions.classifier import EmotionClassifier
+from directions.datasets import balanced_subset, read_labelled_images
+from directions.direction_file import direction_set_from_fits, export_interfacegan, load_directions, save_directions
 from directions.emotions import EMOTIONS, TARGET_EMOTIONS
 from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, check_seed, handle_user_errors, info
+from inversion.checkpoints import generator_identity, load_generator
+from inversion.common.devices import pick_device
 from inversion.common.errors import FaceLatentError
+from inversion.faces.detection import detect_faces
+from inversion.latents_file import load_latents
+from inversion.projection.lpips import LPIPS
+from inversion.common.output_files import check_output_file, check_output_folder
+from inversion.projection.projector import ProjectorConfig, estimate_w_stats, run_projection
+from inversion.checkpoints.safe_load import load_tensors
 
 directions_app = typer.Typer(name="directions", no_args_is_help=True, add_completion=False,
                              help="Learn, inspect, evaluate and export emotion directions.")
@@ -40,8 +54,6 @@ def register(app: typer.Typer) -> None:
 @contextmanager
 def progress_bar(description: str):
     """A rich progress bar on stderr; yields ``update(done, total)``."""
-    from rich.console import Console  # noqa: PLC0415
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: PLC0415
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=Console(stderr=True), transient=True) as bar:
@@ -71,28 +83,19 @@ def parse_strengths(text: str) -> list[float]:
 
 
 def _load_generator(path, device):
-    from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
-    from inversion.common.devices import pick_device  # noqa: PLC0415
-
     G = load_generator(path, pick_device(device))
     return G, generator_identity(G)
 
 
 def _load_classifier(path, device):
-    from directions.classifier import EmotionClassifier  # noqa: PLC0415
-    from inversion.common.devices import pick_device  # noqa: PLC0415
-
     return EmotionClassifier.load(path, pick_device(device))
 
 
 def _face_to_target(face: np.ndarray, G, align: bool) -> Optional[torch.Tensor]:
     """uint8 RGB face -> [C, R, R] in [-1, 1] at the generator's size; ``None`` when no face is found."""
-    import cv2  # noqa: PLC0415
+    from inversion.faces.alignment import align_face  # noqa: PLC0415 (scipy: ~1 s of start-up)
 
     if align:
-        from inversion.faces.alignment import align_face  # noqa: PLC0415
-        from inversion.faces.detection import detect_faces  # noqa: PLC0415
-
         faces = detect_faces(face, min_face=8)
         if not faces:
             return None
@@ -109,8 +112,6 @@ def _face_to_target(face: np.ndarray, G, align: bool) -> Optional[torch.Tensor]:
 def make_projector_encode(G, space: str, steps: int, seed: int, align: bool, lpips_net: str):
     """An ``encode(list of uint8 RGB faces) -> latents`` callable running the project's projector;
     faces without a detected face (with ``align``) come back as NaN rows."""
-    from inversion.projection.lpips import LPIPS  # noqa: PLC0415
-    from inversion.projection.projector import ProjectorConfig, estimate_w_stats, run_projection  # noqa: PLC0415
 
     device = G.mapping.w_avg.device
     lpips = LPIPS(lpips_net).to(device)
@@ -134,8 +135,7 @@ def make_projector_encode(G, space: str, steps: int, seed: int, align: bool, lpi
 
 
 def _labelled_latents(dataset, samples, latents_file, G, identity, options) -> "LabelledLatents":  # noqa: F821
-    from directions import labelled_latents as ll  # noqa: PLC0415
-
+    from directions import labelled_latents as ll  # noqa: PLC0415 (scipy: ~1 s of start-up)
     chosen = [x is not None for x in (dataset, samples, latents_file)]
     if sum(chosen) != 1:
         raise FaceLatentError("give exactly one of --dataset PATH, --samples N or --latents FILE")
@@ -151,7 +151,6 @@ def _labelled_latents(dataset, samples, latents_file, G, identity, options) -> "
                                            truncation_psi=options["truncation"], space=options["space"],
                                            device=G.mapping.w_avg.device, generator_identity=identity,
                                            progress=update)
-    from directions.datasets import balanced_subset, read_labelled_images  # noqa: PLC0415
 
     images = read_labelled_images(dataset, split=options["split"])
     images = balanced_subset(images, [*options["emotions"], "neutral"], options["per_class"], options["seed"])
@@ -194,11 +193,8 @@ def train(
     device: DeviceOption = "auto",
 ) -> None:
     """Fit emotion directions for a generator and write them with their metadata."""
-    from directions.direction_file import direction_set_from_fits, save_directions  # noqa: PLC0415
-    from directions.fitting import METHODS, SPACES, fit_emotion_directions, parse_layers  # noqa: PLC0415
-    from directions.labelled_latents import save_labelled_latents  # noqa: PLC0415
-
-    from inversion.common.output_files import check_output_file  # noqa: PLC0415
+    from directions.fitting import METHODS, SPACES, fit_emotion_directions, parse_layers  # noqa: PLC0415 (scipy: ~1 s of start-up)
+    from directions.labelled_latents import save_labelled_latents  # noqa: PLC0415 (scipy: ~1 s of start-up)
 
     if method not in METHODS or space not in SPACES:
         raise FaceLatentError(f"--method must be {' or '.join(METHODS)} and --space {' or '.join(SPACES)}")
@@ -251,7 +247,6 @@ def summary(d) -> str:
 @handle_user_errors
 def show(file: Annotated[Path, typer.Argument(help="Direction file (.pt).")], as_json: JsonOption = False) -> None:
     """Summarise a direction file: generator, space, and per emotion the method, accuracy and strength."""
-    from directions.direction_file import load_directions  # noqa: PLC0415
 
     d = load_directions(file)
     if not as_json:
@@ -267,8 +262,6 @@ def show(file: Annotated[Path, typer.Argument(help="Direction file (.pt).")], as
 def load_eval_latents(paths: list[Path], identity: str, num_ws: int) -> torch.Tensor:
     """Latents to edit from files: ``facelatent invert`` latents files (each face's W or W+ latent;
     PTI tuning is not applied) or labelled-latents files. Refused when made with another generator."""
-    from directions.labelled_latents import load_labelled_latents  # noqa: PLC0415
-    from inversion.checkpoints.safe_load import load_tensors  # noqa: PLC0415
 
     rows = []
     for path in paths:
@@ -277,10 +270,9 @@ def load_eval_latents(paths: list[Path], identity: str, num_ws: int) -> torch.Te
         except Exception:  # noqa: BLE001 - the loaders below give the one-line reason
             kind = None
         if kind == "facelatent-latents":
-            from inversion.latents_file import load_latents  # noqa: PLC0415
-
             rows.append(load_latents(path, identity).latents_wplus())
             continue
+        from directions.labelled_latents import load_labelled_latents  # noqa: PLC0415 (scipy: ~1 s of start-up)
         data = load_labelled_latents(path)
         if data.generator and data.generator != identity:
             raise FaceLatentError(f"{path} was made with generator {data.generator[:12]}, not {identity[:12]}")
@@ -316,8 +308,7 @@ def evaluate(
     device: DeviceOption = "auto",
 ) -> None:
     """Edit generator samples (or given faces) along each direction; report classifier success and identity drift."""
-    from directions.direction_file import load_directions  # noqa: PLC0415
-    from directions.evaluation import DlibIdentity, evaluate_directions, format_table  # noqa: PLC0415
+    from directions.evaluation import DlibIdentity, evaluate_directions, format_table  # noqa: PLC0415 (scipy: ~1 s of start-up)
 
     levels = parse_strengths(strengths)
     G, gen_identity = _load_generator(generator, device)
@@ -339,8 +330,6 @@ def evaluate(
 def export(file: Annotated[Path, typer.Argument(help="Direction file (.pt).")],
            out_dir: Annotated[Path, typer.Argument(help="Folder for the InterFaceGAN .npy boundaries.")]) -> None:
     """Write one InterFaceGAN boundary per emotion: <emotion>_<w|wp>_boundary.npy, float32 [1, D]."""
-    from directions.direction_file import export_interfacegan, load_directions  # noqa: PLC0415
-    from inversion.common.output_files import check_output_folder  # noqa: PLC0415
 
     check_output_folder(out_dir, "OUT_DIR")
     for path in export_interfacegan(load_directions(file), out_dir):

@@ -17,9 +17,14 @@ from typing import Annotated, Optional
 import numpy as np
 import torch
 import typer
+from PIL import Image
 
 from editor.cli.common import DeviceOption, GeneratorOption, SeedOption, handle_user_errors, info
+from editor.preview import contact_sheet
+from inversion.checkpoints import load_generator
+from inversion.common.devices import pick_device
 from inversion.common.errors import FaceLatentError
+from inversion.common.output_files import atomic_output, check_output_file, check_output_folder
 
 MAX_IMAGES = 100_000
 NOISE_MODES = ("const", "random", "none")
@@ -90,21 +95,17 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 def _atomic(path: Path, write) -> None:
-    from inversion.common.output_files import atomic_output
-
     with atomic_output(path) as tmp:
         write(tmp)
 
 
 def _save_png(path: Path, image: np.ndarray) -> None:
-    from PIL import Image
     image = image[:, :, 0] if image.shape[2] == 1 else image
     _atomic(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
 
 
 def _output_kind(output: Path) -> str:
     """"folder", "png" or "npy" for ``-o``, after checking that it can be written (before any work)."""
-    from inversion.common.output_files import check_output_file, check_output_folder
 
     if output.is_dir() or output.suffix == "":
         check_output_folder(output, "-o")
@@ -155,7 +156,6 @@ def _write(output: Path, kind: str, images: torch.Tensor, names: list[str]) -> N
         return
     pixels = _to_uint8(images)
     if kind == "png":
-        from editor.preview import contact_sheet
         columns = math.ceil(math.sqrt(len(pixels)))
         rgb = [np.repeat(p, 3, axis=2) if p.shape[2] == 1 else p for p in pixels]
         _save_png(output, contact_sheet(rgb, columns=columns, gap=0))
@@ -179,8 +179,6 @@ def generate(
     class_idx: Annotated[Optional[int], typer.Option("--class", help="Class index, for conditional generators.")] = None,
 ) -> None:
     """Generate images for seeds, z vectors or w latents (seeds match the official StyleGAN2-ADA generate.py)."""
-    from inversion.checkpoints import load_generator
-    from inversion.common.devices import pick_device
 
     if sum(x is not None for x in (seeds, z, w)) != 1:
         raise FaceLatentError("give exactly one of --seeds, --z or --w")

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import platform
 
+import cv2
+import numpy
+import torch
 import typer
 
+from cuda_ops.diagnostics import kernel_status
+from directions.classifier import DEFAULT_MODEL_DIR as CLASSIFIER_DIR
+from directions.default_directions import DEFAULT_DIR as DIRECTIONS_DIR
 from editor.cli.common import handle_user_errors
+from inversion.assets.resolver import ASSETS, find_asset
+from inversion.checkpoints.loader import DEFAULT_GENERATOR_DIR
 
 
 def register(app: typer.Typer) -> None:
@@ -14,17 +22,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _versions() -> list[tuple[str, str]]:
-    import cv2
-    import numpy
-    import torch
-
     return [("python", platform.python_version()), ("torch", torch.__version__),
             ("numpy", numpy.__version__), ("opencv", cv2.__version__)]
 
 
 def _device_line() -> str:
-    import torch
-
     if torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(0)})"
     return "cpu (no CUDA GPU found)"
@@ -32,7 +34,6 @@ def _device_line() -> str:
 
 def _ops_lines(build: bool) -> list[tuple[str, str]]:
     """Per kernel kind, whether it is built; ``build=True`` builds missing kernels now (takes minutes)."""
-    from cuda_ops.diagnostics import kernel_status
 
     if not build:
         return [("ops", "not checked (add --ops to build and check the compiled kernels)")]
@@ -41,13 +42,9 @@ def _ops_lines(build: bool) -> list[tuple[str, str]]:
 
 
 def _model_lines() -> list[tuple[str, str]]:
-    from directions.classifier import DEFAULT_MODEL_DIR as CLASSIFIER_DIR
-    from inversion.checkpoints.loader import DEFAULT_GENERATOR_DIR
-
-    directions_dir = CLASSIFIER_DIR.parent / "default_directions"
     rows = []
     for label, folder in (("default generator", DEFAULT_GENERATOR_DIR),
-                          ("default directions", directions_dir),
+                          ("default directions", DIRECTIONS_DIR),
                           ("emotion classifier", CLASSIFIER_DIR)):
         present = folder.is_dir() and any(p.suffix == ".pt" for p in folder.iterdir())
         rows.append((label, str(folder) if present else "not shipped in this version"))
@@ -55,8 +52,6 @@ def _model_lines() -> list[tuple[str, str]]:
 
 
 def _asset_lines() -> list[tuple[str, str]]:
-    from inversion.assets.resolver import ASSETS, find_asset
-
     missing = [name for name in ASSETS if find_asset(name)[0] is None]
     if not missing:
         return [("assets", f"all {len(ASSETS)} third-party weight files present")]

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from directions.blink import EAR_CLOSED, eye_aspect_ratio, fit_attribute_direction, fit_blink_direction, render_ear
+from directions.default_directions import DEFAULT_DIR
 from directions.evaluation import sample_latents
 from directions.fitting import LatentShapeError
 
-DIRECTIONS = Path(__file__).resolve().parents[2] / "directions" / "models" / "default_directions" / "directions.pt"
+DIRECTIONS = DEFAULT_DIR / "directions.pt"
 
 
 def eye_landmarks(height: float) -> np.ndarray:

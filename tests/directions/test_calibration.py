@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from directions.calibration import calibrate, first_reaching, identity_drift, render, success_score
+from directions.default_directions import DEFAULT_DIR
 from directions.emotions import EMOTIONS
 from directions.evaluation import sample_latents
 from inversion.common.errors import FaceLatentError
 
-DIRECTIONS = Path(__file__).resolve().parents[2] / "directions" / "models" / "default_directions" / "directions.pt"
+DIRECTIONS = DEFAULT_DIR / "directions.pt"
 
 
 def test_first_reaching_takes_the_first_hit_or_the_best():

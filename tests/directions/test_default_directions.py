@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
+from directions.default_directions import DEFAULT_DIR
 from directions.direction_file import load_directions
 from directions.emotions import EMOTIONS
 from inversion.checkpoints import generator_identity, load_generator
 from inversion.common.errors import IncompatibleModelError
 
-DIRECTIONS = Path(__file__).resolve().parents[2] / "directions" / "models" / "default_directions" / "directions.pt"
+DIRECTIONS = DEFAULT_DIR / "directions.pt"
 
 pytestmark = pytest.mark.skipif(not DIRECTIONS.is_file(), reason="the default directions are not in this checkout")
 

@@ -63,8 +63,7 @@ def scene():
     photo_crop = aligned(photo, forward, S)
     reference = aligned(photo, forward, RES)
     face = EditableFace(index=0, box=(0, 0, 1, 1), landmarks=landmarks, variant="tight", crop_size=S,
-                        forward=forward, photo_crop=photo_crop, target=reference,
-                        known=np.ones((RES, RES), np.float32), reference=reference)
+                        forward=forward, photo_crop=photo_crop, reference=reference)
     # Only the generator's resolution and channels matter to the compositor (motion transfer: 64 px < 128 px crop).
     generator = types.SimpleNamespace(img_channels=3, img_resolution=RES)
     return photo, old, landmarks, forward, face, generator

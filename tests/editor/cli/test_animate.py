@@ -200,16 +200,16 @@ def test_user_errors_are_one_line_and_leave_no_file(shared, workdir, tmp_path, m
     assert short.exit_code == 1 and "--duration" in short.stderr
     no_d = runner.invoke(app, ["animate", str(blank), "--emotion", "joy", "-g", str(shared(*FIXTURE))])
     assert no_d.exit_code == 1 and "-d/--directions" in no_d.stderr
-    import editor.cli.animate as animate_cli  # noqa: PLC0415
-    monkeypatch.setattr(animate_cli, "DEFAULT_DIRECTIONS_DIR", tmp_path / "absent")
+    import directions.default_directions  # noqa: PLC0415
+    monkeypatch.setattr(directions.default_directions, "DEFAULT_DIR", tmp_path / "absent")
     defaults = runner.invoke(app, ["animate", str(blank), "--emotion", "joy", "--motion", "flow"])
     assert defaults.exit_code == 1 and "-g/--generator" in defaults.stderr and "-d/--directions" in defaults.stderr
 
 
 def test_embedded_default_models_move_the_classifier_towards_the_emotion(shared, tmp_path):
-    from editor.cli.animate import default_directions_file  # noqa: PLC0415
+    from directions.default_directions import default_path  # noqa: PLC0415
     from inversion.checkpoints.loader import DEFAULT_GENERATOR_DIR  # noqa: PLC0415
-    if not (DEFAULT_GENERATOR_DIR / "config.json").is_file() or default_directions_file() is None:
+    if not (DEFAULT_GENERATOR_DIR / "config.json").is_file() or default_path() is None:
         pytest.skip("the embedded default generator and directions are not shipped yet")
     from directions.classifier import EmotionClassifier  # noqa: PLC0415
     from directions.emotions import EMOTIONS  # noqa: PLC0415
@@ -243,18 +243,18 @@ def test_threads_option_is_scoped():
 
 
 def test_without_lpips_weights_the_encoder_alone_inverts(shared, tmp_path, monkeypatch):
-    from editor.cli.animate import default_directions_file  # noqa: PLC0415
+    from directions.default_directions import default_path  # noqa: PLC0415
     from inversion.checkpoints.loader import DEFAULT_GENERATOR_DIR  # noqa: PLC0415
     from inversion.projection.encoder import DEFAULT_ENCODER_PATH  # noqa: PLC0415
-    if not (DEFAULT_GENERATOR_DIR / "config.json").is_file() or default_directions_file() is None \
+    if not (DEFAULT_GENERATOR_DIR / "config.json").is_file() or default_path() is None \
             or not DEFAULT_ENCODER_PATH.is_file():
         pytest.skip("the embedded default generator, encoder and directions are not shipped yet")
-    import inversion.projection.lpips  # noqa: PLC0415
+    import editor.cli.animate  # noqa: PLC0415
     from inversion.common.errors import AssetMissingError  # noqa: PLC0415
 
     def offline(*args, **kwargs):
         raise AssetMissingError("lpips-alex is not in the cache and downloads are off")
-    monkeypatch.setattr(inversion.projection.lpips, "LPIPS", offline)
+    monkeypatch.setattr(editor.cli.animate, "LPIPS", offline)
     out = tmp_path / "offline.mp4"
     result = runner.invoke(app, ["animate", str(shared("data", "photos", "astronaut.png")), "--emotion", "joy",
                                  "--duration", 2, "--fps", 10, "--seed", 1, "-o", str(out), "--motion", "flow"])

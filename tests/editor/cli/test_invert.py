@@ -11,8 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from editor.cli.app import app
-from editor.cli.invert import aligned_input, export_path, parse_face_indices
-from inversion.common.errors import FaceLatentError
+from editor.cli.invert import export_path
 
 FIXTURE = ("fixtures", "stylegan2-ada_64_random.pkl")
 runner = CliRunner()
@@ -83,22 +82,6 @@ def test_user_errors_are_one_line(shared, tmp_path):
     assert not (tmp_path / "x.pt").exists()
     bad_faces = _run(shared("data", "photos", "astronaut.png"), "-g", shared(*FIXTURE), "--faces", "4", "--steps", 1)
     assert bad_faces.exit_code == 1 and "out of range" in bad_faces.stderr
-
-
-def test_face_index_parsing():
-    assert parse_face_indices(None, 3) == [0, 1, 2]
-    assert parse_face_indices("2, 0,2", 3) == [0, 2]
-    for text in ("a", ",", "3", "-1"):
-        with pytest.raises(FaceLatentError):
-            parse_face_indices(text, 3)
-
-
-def test_aligned_input_forward_maps_photo_pixels_to_crop_pixels():
-    photo = np.zeros((200, 100, 3), np.uint8)
-    face = aligned_input(photo, 64)
-    assert face["image"].shape == (64, 64, 3)
-    corners = face["forward"] @ np.array([[-0.5, -0.5, 1.0], [99.5, 199.5, 1.0]]).T
-    assert np.allclose(corners[:2].T, [[-0.5, -0.5], [63.5, 63.5]])
 
 
 def test_default_generator_starts_from_its_encoder(shared, tmp_path):
