@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from inversion.errors import FaceLatentError, IncompatibleModelError
-from inversion.output_files import atomic_output
+from inversion.output_files import atomic_open, atomic_torch_save
 
 LATENTS_FORMAT = "facelatent-latents"
 LATENTS_VERSION = 1
@@ -123,9 +123,7 @@ def save_latents(path: Union[str, Path], data: LatentsFile) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp:
-        torch.save(data.to_dict(), tmp)
-    return path
+    return atomic_torch_save(data.to_dict(), path)
 
 
 def _read(path: Path) -> dict:
@@ -181,6 +179,6 @@ def export_projected_w(path: Union[str, Path], data: LatentsFile) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+    with atomic_open(path) as handle:
         np.savez(handle, w=data.latents_wplus().float().numpy())
     return path

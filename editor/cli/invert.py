@@ -18,7 +18,6 @@ face's own pivotal tuning time. Progress goes to stderr, ``--json`` to stdout; f
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from enum import Enum
@@ -29,7 +28,9 @@ import numpy as np
 import torch
 import typer
 
-from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info, parse_faces
+from editor.cli.common import (
+    DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info, parse_faces, progress_bar,
+)
 from inversion.errors import FaceLatentError
 
 # Defaults measured in docs/BENCHMARKS.md (Inversion): from the encoder's start, 100 VGG16 steps take
@@ -104,24 +105,6 @@ def detected_inputs(photo: np.ndarray, size: int, variant: str, faces: Optional[
                        "landmarks": np.asarray(found[i].landmarks68, np.float32), "alignment": variant,
                        "forward": aligned.forward, "image": aligned.image})
     return chosen
-
-
-@contextlib.contextmanager
-def progress_bar(total: int, enabled: bool = True):
-    """A rich progress bar on stderr; yields ``advance(description)``."""
-    if not enabled:
-        yield lambda description=None: None
-        return
-    from rich.console import Console  # noqa: PLC0415
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: PLC0415
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task("inverting", total=total)
-
-        def advance(description=None):
-            bar.update(task, advance=1, **({"description": description} if description else {}))
-
-        yield advance
 
 
 def encoder_start(encoder, targets: torch.Tensor, space: str) -> Optional[torch.Tensor]:
@@ -250,8 +233,8 @@ def invert(
     lpips = LPIPS(lpips_net.value).to(torch_device)
     start_encoder = encoder_for(G, torch_device) if encoder else None
     seed = 0 if seed is None else seed
-    with progress_bar(len(chosen) * pti_steps + steps) as advance:
-        results = invert_faces(G, lpips, chosen, space.value, steps, pti_steps, seed, advance, start_encoder)
+    with progress_bar("inverting", len(chosen) * pti_steps + steps, transient=False) as bar:
+        results = invert_faces(G, lpips, chosen, space.value, steps, pti_steps, seed, bar.advance, start_encoder)
     data = LatentsFile(generator=generator_identity(G), num_ws=G.num_ws, w_dim=G.w_dim, resolution=G.img_resolution,
                        space=space.value, photo_path=str(photo), photo_size=(image.shape[1], image.shape[0]),
                        faces=results, settings={"steps": steps, "pti_steps": pti_steps, "seed": seed,
