@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
-from editor.composite import tensors_to_images
 from inversion.alignment import align_face, face_quad
 from inversion.errors import FaceLatentError
+from inversion.images import images_to_tensor, tensor_to_images
 
 #: Faces whose detector box is smaller than this (longer side, photo pixels) stay still.
 MIN_ANIMATED_FACE = 28
@@ -97,14 +97,6 @@ def prepare_face(photo: np.ndarray, index: int, box, landmarks68, variant: str, 
     return EditableFace(index=int(index), box=tuple(float(v) for v in box), landmarks=landmarks, variant=variant,
                         crop_size=size, forward=big.forward, photo_crop=big.image, target=small.image,
                         known=known_pixels(photo.shape, small.forward, int(resolution)))
-
-
-def images_to_tensor(images: Sequence[np.ndarray], channels: int) -> torch.Tensor:
-    """uint8 ``[H, W, 3]`` RGB images -> float32 ``[N, channels, H, W]`` in [-1, 1] (grey: BT.601 luma)."""
-    x = torch.from_numpy(np.stack([np.ascontiguousarray(i) for i in images])).float().permute(0, 3, 1, 2) / 127.5 - 1
-    if channels == 1:
-        x = (x * torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)).sum(dim=1, keepdim=True)
-    return x
 
 
 def full_noise(G: nn.Module, noise: Optional[dict]) -> dict:
@@ -184,7 +176,7 @@ def finish_faces(G: nn.Module, faces: list[EditableFace], lpips: Optional[nn.Mod
 
     for k, face in enumerate(faces):
         recon = render_latents(G, face.latent[None].to(G.mapping.w_avg.device), face.noise, face.synthesis)
-        face.reference = tensors_to_images(recon.clamp(-1, 1))[0]
+        face.reference = tensor_to_images(recon.clamp(-1, 1))[0]
         if lpips is not None and targets is not None:
             with torch.no_grad():
                 face.lpips = float(lpips_distance(lpips, recon, targets[k:k + 1]))

@@ -32,13 +32,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from editor.composite import FaceLayer, compose_frame, prepare_face_layer, tensors_to_images
+from editor.composite import FaceLayer, compose_frame, prepare_face_layer
 from editor.face_edit import EditableFace, known_pixels
 from editor.masks import border_taper, transform_points
 from editor.motion_transfer import generator_flow, transfer_motion
 from editor.uncovered import (
     UncoverPlan, fill_uncovered, moved_paste_mask, outside_taper, plan_uncover, uncovered_mask,
 )
+from inversion.images import tensor_to_images
 
 #: Mask options for animated faces: room for an open mouth or a lifted brow.
 MASK_OPTIONS = {"forehead": 0.5, "erode": 0.02, "feather": 0.03, "grow": 0.06}
@@ -53,7 +54,7 @@ MAX_BATCH_PIXELS = 1 << 22
 
 def _synthesise(net: nn.Module, ws: torch.Tensor, noise: dict) -> np.ndarray:
     out = torch.func.functional_call(net, noise, (ws,), {"noise_mode": "const"}, strict=False)
-    return tensors_to_images(out.clamp(-1, 1))
+    return tensor_to_images(out.clamp(-1, 1))
 
 
 def _groups(faces: Sequence[EditableFace]) -> list[list[int]]:

@@ -52,14 +52,14 @@ def video_probs(clf, frame: np.ndarray, boxes, emotion: str) -> list[float | Non
 def generator_probs(clf, G, faces, paths, emotion: str) -> tuple[list[float], list[float]]:
     """Target probability on the generator's renderings of each face's first and last latent."""
     from directions.emotions import EMOTIONS  # noqa: PLC0415
-    from editor.composite import tensors_to_images  # noqa: PLC0415
+    from inversion.images import tensor_to_images  # noqa: PLC0415
     from editor.face_edit import render_latents  # noqa: PLC0415
 
     index = EMOTIONS.index(emotion)
     first, last = [], []
     for face, path in zip(faces, paths):
         ends = torch.stack([path[0], path[-1]]).to(G.mapping.w_avg.device)
-        images = tensors_to_images(render_latents(G, ends, face.noise, face.synthesis).clamp(-1, 1))
+        images = tensor_to_images(render_latents(G, ends, face.noise, face.synthesis).clamp(-1, 1))
         with torch.no_grad():
             probs = clf.predict(list(images))[:, index]
         first.append(float(probs[0]))

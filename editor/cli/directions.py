@@ -78,6 +78,8 @@ def _face_to_target(face: np.ndarray, G, align: bool) -> Optional[torch.Tensor]:
     """uint8 RGB face -> [C, R, R] in [-1, 1] at the generator's size; ``None`` when no face is found."""
     import cv2  # noqa: PLC0415
 
+    from inversion.images import images_to_tensor  # noqa: PLC0415
+
     if align:
         from inversion.alignment import align_face  # noqa: PLC0415
         from inversion.faces import detect_faces  # noqa: PLC0415
@@ -91,7 +93,7 @@ def _face_to_target(face: np.ndarray, G, align: bool) -> Optional[torch.Tensor]:
     if face.shape[:2] != (res, res):
         shrink = face.shape[0] > res
         face = cv2.resize(face, (res, res), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-    x = torch.from_numpy(face.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)
+    x = images_to_tensor([face])[0]
     return x.mean(0, keepdim=True) if G.img_channels == 1 else x
 
 

@@ -32,6 +32,7 @@ from editor.cli.common import (
     DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info, parse_faces, progress_bar,
 )
 from inversion.errors import FaceLatentError
+from inversion.images import images_to_tensor, tensor_to_images
 
 # Defaults measured in docs/BENCHMARKS.md (Inversion): from the encoder's start, 100 VGG16 steps take
 # about 13 s of CPU for one face of the embedded 64 px generator (300 steps: about 30 s, over the 20 s
@@ -63,21 +64,6 @@ def parse_face_indices(text: Optional[str], count: int) -> list[int]:
     if bad:
         raise FaceLatentError(f"--faces {bad[0]} is out of range: the photo has {count} face(s), indices 0 to {count - 1}")
     return chosen
-
-
-def image_to_tensor(image: np.ndarray, channels: int) -> torch.Tensor:
-    """uint8 ``[H, W, 3]`` RGB → float32 ``[1, channels, H, W]`` in [-1, 1] (grey: ITU-R 601 luma)."""
-    rgb = torch.from_numpy(np.ascontiguousarray(image)).float().permute(2, 0, 1)[None] / 127.5 - 1
-    if channels == 1:
-        rgb = (rgb * torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)).sum(dim=1, keepdim=True)
-    return rgb
-
-
-def tensor_to_image(img: torch.Tensor) -> np.ndarray:
-    """float ``[C, H, W]`` in [-1, 1] → uint8 ``[H, W, 3]`` RGB (grey repeated)."""
-    arr = ((img.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    arr = arr.repeat(3, 1, 1) if arr.shape[0] == 1 else arr
-    return arr.permute(1, 2, 0).numpy()
 
 
 def aligned_input(photo: np.ndarray, size: int) -> dict:
@@ -128,7 +114,7 @@ def invert_faces(G, lpips, faces: list[dict], space: str, steps: int, pti_steps:
     )
     from inversion.pti import PTIConfig, pivotal_tuning  # noqa: PLC0415
     device = G.mapping.w_avg.device
-    targets = torch.cat([image_to_tensor(f["image"], G.img_channels) for f in faces]).to(device)
+    targets = images_to_tensor([f["image"] for f in faces], G.img_channels).to(device)
     w_stats = estimate_w_stats(G)
     start = time.perf_counter()
     init = encoder_start(encoder, targets, space)
@@ -150,8 +136,8 @@ def invert_faces(G, lpips, faces: list[dict], space: str, steps: int, pti_steps:
             metrics = {"lpips": float(lpips_distance(lpips, recon, targets[k:k + 1])),
                        "psnr": float(psnr(recon, targets[k:k + 1])),
                        "seconds": shared_seconds + time.perf_counter() - start}
-        face["reconstruction"] = tensor_to_image(recon[0])
-        face["target"] = tensor_to_image(targets[k])
+        face["reconstruction"] = tensor_to_images(recon)[0]
+        face["target"] = tensor_to_images(targets[k:k + 1])[0]
         out.append(FaceLatent(index=face["index"], box=face["box"], landmarks=torch.from_numpy(face["landmarks"]),
                               alignment=face["alignment"], forward=torch.from_numpy(face["forward"]),
                               crop_size=G.img_resolution, latent=latent[0], noise=noise, pti_delta=delta,
