@@ -14,6 +14,7 @@ PublicTest) too, scored into ``metrics_accurate``; ``ms_per_face`` holds each se
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import torch
@@ -21,8 +22,6 @@ import torch
 from common import FER2013, REPO, export
 
 if __name__ == "__main__":
-    import argparse
-
     p = argparse.ArgumentParser(description="Export a classifier checkpoint into the repo.")
     p.add_argument("checkpoint", type=Path, nargs="?", default=Path("/work/runs/classifier/best.pt"))
     p.add_argument("--data", type=Path, default=FER2013)
