@@ -26,8 +26,8 @@ import torch
 
 from directions.evaluation import Describe
 from directions.labelled_latents import to_classifier_input
-from inversion.errors import FaceLatentError
-from inversion.images import tensor_to_images
+from inversion.common.errors import FaceLatentError
+from inversion.common.images import tensor_to_images
 
 #: Share of calibration faces whose top class must become the target at the recommended strength
 #: (three in four: the emotion shows clearly, not just on the faces that were close to it).

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from directions.emotions import EMOTIONS
-from inversion.errors import FaceLatentError, IncompatibleModelError
-from inversion.output_files import atomic_output, atomic_torch_save
+from inversion.common.errors import FaceLatentError, IncompatibleModelError
+from inversion.common.output_files import atomic_output, atomic_torch_save
 
 FORMAT = "facelatent-directions"
 VERSION = 1
@@ -168,7 +168,7 @@ def _direction_from_dict(emotion: str, raw: dict, space: str, num_ws: int, w_dim
 
 
 def _read_raw(path: Path) -> dict:
-    from inversion.safe_load import load_tensors  # noqa: PLC0415
+    from inversion.checkpoints.safe_load import load_tensors  # noqa: PLC0415
 
     raw = load_tensors(path, "direction file", DirectionFileError)
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:

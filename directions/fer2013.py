@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from directions.emotions import EMOTIONS, FER2013_TO_EMOTION_INDEX
-from inversion.errors import FaceLatentError, ImageReadError
-from inversion.output_files import atomic_open
+from inversion.common.errors import FaceLatentError, ImageReadError
+from inversion.common.output_files import atomic_open
 
 SIDE = 48
 SPLITS: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")

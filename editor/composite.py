@@ -1,7 +1,7 @@
 """Pasting rendered faces back into the photo: inverse warp, soft mask, colour match, hole fill.
 
 Images here are ``H x W x 3`` RGB arrays, either uint8 or float32 on the same 0..255 scale
-(:func:`inversion.images.tensor_to_images` turns the stages' float NCHW [-1, 1] tensors into that).
+(:func:`inversion.common.images.tensor_to_images` turns the stages' float NCHW [-1, 1] tensors into that).
 Geometry follows docs/CONVENTIONS.md: ``forward`` is the 3x3 photo -> crop matrix of the face's
 alignment, pixel centres at integer coordinates, and a photo pixel p takes the crop's value at ``forward · p``
 (``cv2.warpAffine`` with ``WARP_INVERSE_MAP``, the same matrix that cut the crop out).

@@ -39,7 +39,7 @@ from editor.motion_transfer import generator_flow, transfer_motion
 from editor.uncovered import (
     UncoverPlan, fill_uncovered, moved_paste_mask, outside_taper, plan_uncover, uncovered_mask,
 )
-from inversion.images import tensor_to_images
+from inversion.common.images import tensor_to_images
 
 #: Mask options for animated faces: room for an open mouth or a lifted brow.
 MASK_OPTIONS = {"forehead": 0.5, "erode": 0.02, "feather": 0.03, "grow": 0.06}

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inversion.errors import CheckpointError
-from inversion.output_files import atomic_torch_save
+from inversion.common.errors import CheckpointError
+from inversion.common.output_files import atomic_torch_save
 
 FORMAT = "facelatent-encoder"
 DEFAULT_ENCODER_PATH = Path(__file__).resolve().parent / "models" / "default_generator" / "encoder.pt"

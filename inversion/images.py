@@ -14,7 +14,7 @@ Conversions, stated once:
   (``out = a * rgb + (1 - a) * 255``, rounded), so transparent areas become white, not black.
 
 Anything that cannot be decoded completely (missing, empty, truncated, corrupt, not an image, an
-unsupported format, a decompression bomb) raises :class:`inversion.errors.ImageReadError` with one
+unsupported format, a decompression bomb) raises :class:`inversion.common.errors.ImageReadError` with one
 line that names the file.
 
 Between stages images are tensors (``docs/CONVENTIONS.md``): :func:`images_to_tensor` and
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from inversion.errors import ImageReadError
+from inversion.common.errors import ImageReadError
 
 #: Formats the project promises to read (Pillow may read a few more; those are accepted too).
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inversion.errors import AssetMissingError, CheckpointError
+from inversion.common.errors import AssetMissingError, CheckpointError
 
 DEFAULT_THRESHOLDS = (0.6, 0.7, 0.7)
 DEFAULT_FACTOR = 0.709

@@ -52,7 +52,7 @@ def video_probs(clf, frame: np.ndarray, boxes, emotion: str) -> list[float | Non
 def generator_probs(clf, G, faces, paths, emotion: str) -> tuple[list[float], list[float]]:
     """Target probability on the generator's renderings of each face's first and last latent."""
     from directions.emotions import EMOTIONS  # noqa: PLC0415
-    from inversion.images import tensor_to_images  # noqa: PLC0415
+    from inversion.common.images import tensor_to_images  # noqa: PLC0415
     from editor.face_edit import render_latents  # noqa: PLC0415
 
     index = EMOTIONS.index(emotion)
@@ -121,10 +121,10 @@ def main() -> None:
     from directions.direction_file import load_directions  # noqa: PLC0415
     from editor.cli.animate import resolve_directions  # noqa: PLC0415
     from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
-    from inversion.encoder import encoder_for  # noqa: PLC0415
-    from inversion.errors import FaceLatentError  # noqa: PLC0415
-    from inversion.images import read_photo  # noqa: PLC0415
-    from inversion.lpips import LPIPS  # noqa: PLC0415
+    from inversion.projection.encoder import encoder_for  # noqa: PLC0415
+    from inversion.common.errors import FaceLatentError  # noqa: PLC0415
+    from inversion.common.images import read_photo  # noqa: PLC0415
+    from inversion.projection.lpips import LPIPS  # noqa: PLC0415
 
     try:
         G = load_generator(args.generator, "cpu")

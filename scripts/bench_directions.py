@@ -44,9 +44,9 @@ from directions.evaluation import DlibIdentity, evaluate_directions, format_tabl
 from directions.fitting import fit_emotion_directions
 from directions.labelled_latents import latents_from_samples
 from inversion.checkpoints import generator_identity, load_generator
-from inversion.errors import FaceLatentError
-from inversion.encoder import encoder_for
-from inversion.output_files import atomic_output
+from inversion.common.errors import FaceLatentError
+from inversion.projection.encoder import encoder_for
+from inversion.common.output_files import atomic_output
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -137,9 +137,9 @@ def video_check(photo: str) -> int:
     import tempfile  # noqa: PLC0415
 
     from editor.video import read_video  # noqa: PLC0415
-    from inversion.alignment import align_face  # noqa: PLC0415
-    from inversion.faces import detect_faces  # noqa: PLC0415
-    from inversion.images import read_photo  # noqa: PLC0415
+    from inversion.faces.alignment import align_face  # noqa: PLC0415
+    from inversion.faces.detection import detect_faces  # noqa: PLC0415
+    from inversion.common.images import read_photo  # noqa: PLC0415
 
     clf = EmotionClassifier.load(None, "cpu")
     height = read_photo(photo).shape[0]

@@ -29,9 +29,9 @@ from directions.classifier import DEFAULT_ARCH, EmotionClassifier, build_model, 
 from directions.emotions import EMOTIONS
 from directions.fer2013 import (EXTRA_ROW, MISSING_ROW, NON_FACE_MATCH, SPLITS, align_ferplus, alignment_agreement,
                                 ferplus_targets, read_fer2013, read_ferplus_votes)
-from inversion.alignment import align_face
-from inversion.landmarks import box_from_landmarks, predict_landmarks
-from inversion.output_files import atomic_output, atomic_torch_save, atomic_write_bytes
+from inversion.faces.alignment import align_face
+from inversion.faces.landmarks import box_from_landmarks, predict_landmarks
+from inversion.common.output_files import atomic_output, atomic_torch_save, atomic_write_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -46,8 +46,8 @@ from directions.encoded_faces import encode_images, fer_faces, pick
 from directions.evaluation import DlibIdentity
 from directions.fitting import expand_direction, fit_emotion_directions, latent_features, orthogonalize
 from inversion.checkpoints import generator_identity, load_generator
-from inversion.errors import FaceLatentError
-from inversion.encoder import encoder_for
+from inversion.common.errors import FaceLatentError
+from inversion.projection.encoder import encoder_for
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "directions" / "models" / "default_directions" / "directions.pt"

@@ -5,7 +5,7 @@ Stages (each caches its output under ``--work``, default ``/work/runs/expression
 1. ``extract``: dlib's 68 landmarks on every FER2013 face (48 px grey, upscaled x4 with bicubic
    interpolation) and every faces128 face (128 px grey). The faces are tight crops, so the image is
    padded (replicated border) and the whole crop is the first box; the landmarks found there give a
-   HOG-style box (``inversion.landmarks.box_from_landmarks``) and the landmarks are predicted again
+   HOG-style box (``inversion.faces.landmarks.box_from_landmarks``) and the landmarks are predicted again
    in it. Chosen by measurement against landmarks in dlib's own HOG boxes (where HOG finds the face,
    300 faces per source; mean error / outer-eye-corner distance):
 
@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from common import FACES128, FER2013, FERPLUS, HELD_OUT_FACES128, detect, read_faces128
-from inversion.output_files import atomic_open
+from inversion.common.output_files import atomic_open
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "directions" / "models" / "expression_basis"
 

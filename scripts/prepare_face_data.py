@@ -1,6 +1,6 @@
 """Align the training faces for the default generator: faces128 + FER2013 → one uint8 array.
 
-Every face is re-aligned with the project's own tight aligner (``inversion.alignment.align_face``,
+Every face is re-aligned with the project's own tight aligner (``inversion.faces.alignment.align_face``,
 ``variant="tight"``), so the generator is trained on exactly the crop the editor produces:
 
 * the 68 dlib landmarks are predicted with the whole crop as the box (faces128 crops are tight face
@@ -33,7 +33,7 @@ import numpy as np
 from common import FACES128, FER2013, HELD_OUT_FACES128, align_grey, read_faces128
 from directions.datasets import emotion_index
 from directions.fer2013 import read_fer2013
-from inversion.output_files import atomic_open
+from inversion.common.output_files import atomic_open
 
 
 def main(argv=None) -> int:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from common import export
 from directions.classifier import DEFAULT_ARCH, build_model
 from directions.fer2013 import ferplus_targets, read_fer2013, read_ferplus_votes
-from inversion.output_files import atomic_torch_save
+from inversion.common.output_files import atomic_torch_save
 
 REPO = Path(__file__).resolve().parents[1]
 

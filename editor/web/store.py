@@ -23,8 +23,8 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from inversion.errors import FaceLatentError
-from inversion.output_files import atomic_write_text
+from inversion.common.errors import FaceLatentError
+from inversion.common.output_files import atomic_write_text
 
 #: Statuses a job goes through; the last two are final.
 STATUSES = ("queued", "running", "done", "failed")

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from inversion.errors import AssetMissingError
-from inversion.output_files import atomic_open
+from inversion.common.errors import AssetMissingError
+from inversion.common.output_files import atomic_open
 
 Progress = Optional[Callable[[str], None]]
 

@@ -20,8 +20,8 @@ from typing import Union
 
 import torch
 
-from inversion.errors import CheckpointError
-from inversion.output_files import atomic_torch_save, atomic_write_text
+from inversion.common.errors import CheckpointError
+from inversion.common.output_files import atomic_torch_save, atomic_write_text
 
 FORMAT = "facelatent-generator"
 VERSION = 1
@@ -78,7 +78,7 @@ def load_native_folder(folder: Path) -> torch.nn.Module:
 
 def torch_load_safe(path: Path):
     """``torch.load(path, weights_only=True)`` on the CPU, failures as one CheckpointError line."""
-    from inversion.safe_load import load_tensors  # noqa: PLC0415
+    from inversion.checkpoints.safe_load import load_tensors  # noqa: PLC0415
 
     return load_tensors(path, "torch checkpoint", CheckpointError)
 

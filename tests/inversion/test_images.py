@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from inversion.errors import ImageReadError
-from inversion.images import images_to_tensor, read_photo, tensor_to_images
+from inversion.common.errors import ImageReadError
+from inversion.common.images import images_to_tensor, read_photo, tensor_to_images
 
 
 def _pattern(h: int = 24, w: int = 40) -> np.ndarray:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from inversion.images import read_photo
-from inversion.mtcnn import detect_mtcnn, load_mtcnn, nms
+from inversion.common.images import read_photo
+from inversion.faces.mtcnn import detect_mtcnn, load_mtcnn, nms
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_nms_union_and_min():
 
 def test_weights_that_do_not_fit_are_a_checkpoint_error(tmp_path, monkeypatch):
     import inversion.assets
-    from inversion.errors import CheckpointError
+    from inversion.common.errors import CheckpointError
 
     wrong = tmp_path / "wrong.pt"
     torch.save({"conv1.weight": torch.zeros(1)}, wrong)
