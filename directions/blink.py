@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from directions.fitting import LatentShapeError, unit
+from inversion.common.images import tensor_to_images
 
 #: Side (pixels) renders are upscaled to before dlib places the landmarks.
 LANDMARK_SIDE = 256
@@ -54,11 +55,10 @@ def measure_ear(images: torch.Tensor, side: int = LANDMARK_SIDE) -> np.ndarray:
 
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise LatentShapeError(f"images must be [N, 1 or 3, H, W], got {tuple(images.shape)}")
-    pixels = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
+    pixels = tensor_to_images(images)
     out = np.empty(len(pixels))
-    for i, img in enumerate(pixels):
-        rgb = np.repeat(img, 3, axis=0) if img.shape[0] == 1 else img
-        big = cv2.resize(np.ascontiguousarray(rgb.transpose(1, 2, 0)), (side, side), interpolation=cv2.INTER_CUBIC)
+    for i, rgb in enumerate(pixels):
+        big = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_CUBIC)
         out[i] = eye_aspect_ratio(predict_landmarks(big, (0, 0, side, side)))
     return out
 

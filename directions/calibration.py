@@ -24,9 +24,10 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from directions.evaluation import Describe, to_uint8_rgb
+from directions.evaluation import Describe
 from directions.labelled_latents import to_classifier_input
 from inversion.common.errors import FaceLatentError
+from inversion.common.images import tensor_to_images
 
 #: Share of calibration faces whose top class must become the target at the recommended strength
 #: (three in four: the emotion shows clearly, not just on the faces that were close to it).
@@ -58,8 +59,8 @@ def identity_drift(G, ws: torch.Tensor, edited: torch.Tensor, describe: Describe
                    base: Optional[np.ndarray] = None) -> float:
     """Mean descriptor distance between renders of ``ws`` (or their descriptors ``base``) and of ``edited``."""
     if base is None:
-        base = np.asarray(describe(to_uint8_rgb(render(G, ws))))
-    moved = np.asarray(describe(to_uint8_rgb(render(G, edited))))
+        base = np.asarray(describe(tensor_to_images(render(G, ws))))
+    moved = np.asarray(describe(tensor_to_images(render(G, edited))))
     return float(np.linalg.norm(moved - base, axis=1).mean())
 
 
@@ -97,7 +98,7 @@ def calibrate(G, ws: torch.Tensor, offset: torch.Tensor, score: Score, level: fl
     drift, capped = None, False
     if describe is not None:
         few = ws[:identity_faces]
-        base = np.asarray(describe(to_uint8_rgb(render(G, few))))
+        base = np.asarray(describe(tensor_to_images(render(G, few))))
         drift = identity_drift(G, few, few + tried[index] * offset, describe, base)
         while drift > drift_limit and index > 0:
             index, capped = index - 1, True

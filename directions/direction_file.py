@@ -37,6 +37,7 @@ import torch
 
 from directions.emotions import EMOTIONS
 from inversion.common.errors import FaceLatentError, IncompatibleModelError
+from inversion.common.output_files import atomic_output, atomic_torch_save
 
 FORMAT = "facelatent-directions"
 VERSION = 1
@@ -140,19 +141,10 @@ def now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def atomic_torch_save(obj, path: Path) -> None:
-    """``torch.save`` into a temporary file beside ``path``, then ``os.replace`` (no half-written file)."""
-    from inversion.common.output_files import atomic_output  # noqa: PLC0415
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp:
-        torch.save(obj, tmp)
-
-
 def save_directions(directions: DirectionSet, path: str | os.PathLike) -> Path:
     """Write ``directions`` to ``path`` (``.pt``) atomically; returns the path."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_torch_save(directions.to_dict(), path)
     return path
 
@@ -232,7 +224,6 @@ def export_interfacegan(directions: DirectionSet, out_dir: str | os.PathLike,
     if out_dir.exists() and not out_dir.is_dir():
         raise DirectionFileError(f"{out_dir} exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    from inversion.common.output_files import atomic_output  # noqa: PLC0415
 
     tag = "w" if directions.space == "w" else "wp"
     written = []

@@ -29,20 +29,13 @@ from directions.direction_file import DirectionSet
 from directions.emotions import EMOTIONS
 from directions.labelled_latents import to_classifier_input
 from inversion.common.errors import FaceLatentError
+from inversion.common.images import tensor_to_images
 
 #: dlib's threshold: descriptors closer than this are (by dlib's LFW calibration) the same person.
 SAME_PERSON_THRESHOLD = 0.6
 
 Classify = Callable[[torch.Tensor], torch.Tensor]
 Describe = Callable[[np.ndarray], np.ndarray]
-
-
-def to_uint8_rgb(images: torch.Tensor) -> np.ndarray:
-    """``[N, C, H, W]`` float in [-1, 1] -> ``uint8 [N, H, W, 3]`` RGB (grey repeated), rounded, clipped."""
-    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
-    if x.shape[1] == 1:
-        x = x.repeat(1, 3, 1, 1)
-    return np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())
 
 
 class DlibIdentity:
@@ -96,7 +89,7 @@ def judge(G, ws: torch.Tensor, classify: Classify, describe: Optional[Describe],
             img = G.synthesis(ws[start:start + batch_size], noise_mode="const")
             probs.append(torch.as_tensor(classify(to_classifier_input(img))).double().cpu())
         if describe is not None:
-            descriptors.append(np.asarray(describe(to_uint8_rgb(img)), dtype=np.float64))
+            descriptors.append(np.asarray(describe(tensor_to_images(img)), dtype=np.float64))
     p = torch.cat(probs).numpy()
     if p.shape != (ws.shape[0], len(EMOTIONS)):
         raise FaceLatentError(f"the classifier returned {p.shape}, expected [{ws.shape[0]}, {len(EMOTIONS)}]")

@@ -45,6 +45,7 @@ import numpy as np
 
 from directions.emotions import EMOTIONS
 from inversion.common.errors import CheckpointError, FaceLatentError
+from inversion.common.output_files import atomic_write_text
 
 FORMAT = "facelatent-expression-basis/1"
 DEFAULT_DIR = Path(__file__).resolve().parent / "models" / "expression_basis"
@@ -226,11 +227,7 @@ def save_generator_targets(directory: Path, targets: dict, provenance: dict) -> 
     """Write ``{emotion: e* [K]}`` (what a generator's emotion edits do to landmarks, in this basis) as JSON."""
     record = {"format": GENERATOR_TARGETS_FORMAT, **provenance,
               "targets": {name: [float(v) for v in np.asarray(vec).reshape(-1)] for name, vec in targets.items()}}
-    path = Path(directory) / GENERATOR_TARGETS
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(Path(directory) / GENERATOR_TARGETS, json.dumps(record, indent=1) + "\n")
 
 
 def load_generator_targets(directory: str | Path = DEFAULT_DIR) -> dict:

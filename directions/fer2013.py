@@ -29,6 +29,7 @@ import numpy as np
 
 from directions.emotions import EMOTIONS, FER2013_TO_EMOTION_INDEX
 from inversion.common.errors import FaceLatentError, ImageReadError
+from inversion.common.output_files import atomic_open
 
 SIDE = 48
 SPLITS: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
@@ -138,9 +139,8 @@ def read_fer2013(path: str | os.PathLike, cache: bool = True, cache_dir: Path | 
     if target is not None:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + f".tmp{os.getpid()}.npz")
-            np.savez(tmp, images=data.images, labels=data.labels, usage=data.usage.astype("U16"))
-            os.replace(tmp, target)
+            with atomic_open(target) as handle:
+                np.savez(handle, images=data.images, labels=data.labels, usage=data.usage.astype("U16"))
         except OSError:
             pass  # caching is an optimisation; a read-only home must not break reading
     return data

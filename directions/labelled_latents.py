@@ -28,10 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from directions.direction_file import atomic_torch_save
 from directions.emotions import EMOTIONS
 from directions.fitting import LatentShapeError, check_latents
 from inversion.common.errors import FaceLatentError
+from inversion.common.output_files import atomic_torch_save
 
 Encode = Callable[[list], torch.Tensor]
 Classify = Callable[[torch.Tensor], torch.Tensor]
@@ -79,6 +79,7 @@ class LabelledLatents:
 def save_labelled_latents(data: LabelledLatents, path: str | os.PathLike) -> Path:
     """Write ``data`` to ``path`` atomically (a dict of tensors and strings)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_torch_save({"format": FORMAT, "latents": data.latents.float().contiguous(), "labels": data.labels,
                        "confidences": data.confidences.float(), "probs": data.probs, "source": data.source,
                        "generator": data.generator}, path)

@@ -1,9 +1,9 @@
 """Pasting rendered faces back into the photo: inverse warp, soft mask, colour match, hole fill.
 
 Images here are ``H x W x 3`` RGB arrays, either uint8 or float32 on the same 0..255 scale
-(:func:`tensor_to_image` turns the stages' float NCHW [-1, 1] tensors into that). Geometry follows
-docs/CONVENTIONS.md: ``forward`` is the 3x3 photo -> crop matrix of the face's alignment, pixel
-centres at integer coordinates, and a photo pixel p takes the crop's value at ``forward · p``
+(:func:`inversion.common.images.tensor_to_images` turns the stages' float NCHW [-1, 1] tensors into that).
+Geometry follows docs/CONVENTIONS.md: ``forward`` is the 3x3 photo -> crop matrix of the face's
+alignment, pixel centres at integer coordinates, and a photo pixel p takes the crop's value at ``forward · p``
 (``cv2.warpAffine`` with ``WARP_INVERSE_MAP``, the same matrix that cut the crop out).
 Only pixels whose mask value is above zero are written: every other pixel of the result is
 bit-identical to the photo.
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 
 from editor.deformation import (
     DeformationSupport, apply_deformation, deformation_support, falloff_weights, moved_forward,
@@ -24,29 +23,6 @@ from editor.masks import (
     crop_roi, face_mask, face_support, rescale_forward, transform_points, warp_crop_to_roi,
     warp_mask_to_photo,
 )
-
-
-def tensor_to_image(tensor: torch.Tensor) -> np.ndarray:
-    """A float ``[3, H, W]`` or ``[1, 3, H, W]`` tensor in [-1, 1] -> uint8 ``H x W x 3`` RGB."""
-    t = tensor.detach()
-    if t.dim() == 4:
-        if t.shape[0] != 1:
-            raise ValueError(f"expected one image, got a batch of {t.shape[0]}")
-        t = t[0]
-    if t.dim() != 3 or t.shape[0] not in (1, 3):
-        raise ValueError(f"expected [3, H, W], got {tuple(t.shape)}")
-    img = ((t.float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    img = img.permute(1, 2, 0).numpy()
-    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else np.ascontiguousarray(img)
-
-
-def tensors_to_images(batch: torch.Tensor) -> np.ndarray:
-    """A float ``[N, 3, H, W]`` batch in [-1, 1] (e.g. a batch of rendered frames) -> uint8 ``[N, H, W, 3]``."""
-    if batch.dim() != 4 or batch.shape[1] not in (1, 3):
-        raise ValueError(f"expected [N, 3, H, W], got {tuple(batch.shape)}")
-    img = ((batch.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    img = img.permute(0, 2, 3, 1).numpy()
-    return np.repeat(img, 3, axis=3) if img.shape[3] == 1 else np.ascontiguousarray(img)
 
 
 def _as_float(image: np.ndarray) -> np.ndarray:

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from editor.composite import tensors_to_images
 from inversion.faces.alignment import align_face, face_quad
 from inversion.common.errors import FaceLatentError
+from inversion.common.images import tensor_to_images
 from inversion.latents_file import face_generator
 
 #: Faces whose detector box is smaller than this (longer side, photo pixels) stay still.
@@ -103,7 +103,7 @@ def finish_faces(G: nn.Module, faces: list[EditableFace]) -> None:
     """Render each face's reference: its unedited latent with its noise (and its tuned synthesis)."""
     for face in faces:
         recon = render_latents(G, face.latent[None].to(G.mapping.w_avg.device), face.noise, face.synthesis)
-        face.reference = tensors_to_images(recon.clamp(-1, 1))[0]
+        face.reference = tensor_to_images(recon.clamp(-1, 1))[0]
 
 
 def faces_from_latents_file(photo: np.ndarray, G: nn.Module, data, resolution: int) -> list[EditableFace]:

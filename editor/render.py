@@ -32,13 +32,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from editor.composite import FaceLayer, compose_frame, prepare_face_layer, tensors_to_images
+from editor.composite import FaceLayer, compose_frame, prepare_face_layer
 from editor.face_edit import EditableFace
 from editor.masks import border_taper, transform_points
 from editor.motion_transfer import generator_flow, transfer_motion
 from editor.uncovered import (
     UncoverPlan, fill_uncovered, moved_paste_mask, outside_taper, plan_uncover, uncovered_mask,
 )
+from inversion.common.images import tensor_to_images
 from inversion.photo_inversion import known_pixels
 
 #: Mask options for animated faces: room for an open mouth or a lifted brow.
@@ -54,7 +55,7 @@ MAX_BATCH_PIXELS = 1 << 22
 
 def _synthesise(net: nn.Module, ws: torch.Tensor, noise: dict) -> np.ndarray:
     out = torch.func.functional_call(net, noise, (ws,), {"noise_mode": "const"}, strict=False)
-    return tensors_to_images(out.clamp(-1, 1))
+    return tensor_to_images(out.clamp(-1, 1))
 
 
 def _groups(faces: Sequence[EditableFace]) -> list[list[int]]:

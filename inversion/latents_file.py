@@ -36,7 +36,7 @@ from torch import nn
 
 from inversion.checkpoints import generator_identity, load_tensors
 from inversion.common.errors import FaceLatentError, IncompatibleModelError
-from inversion.common.output_files import atomic_output
+from inversion.common.output_files import atomic_open, atomic_torch_save
 from inversion.projection.pti import apply_delta
 
 LATENTS_FORMAT = "facelatent-latents"
@@ -124,9 +124,7 @@ def save_latents(path: Union[str, Path], data: LatentsFile) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp:
-        torch.save(data.to_dict(), tmp)
-    return path
+    return atomic_torch_save(data.to_dict(), path)
 
 
 def _read(path: Path) -> dict:
@@ -179,6 +177,6 @@ def export_projected_w(path: Union[str, Path], data: LatentsFile) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+    with atomic_open(path) as handle:
         np.savez(handle, w=data.latents_wplus().float().numpy())
     return path

@@ -44,6 +44,7 @@ from torch import nn
 from inversion.faces.alignment import align_face
 from inversion.checkpoints import generator_identity
 from inversion.common.errors import FaceLatentError
+from inversion.common.images import images_to_tensor, tensor_to_images
 from inversion.faces.detection import detect_faces
 from inversion.latents_file import FaceLatent, LatentsFile
 from inversion.projection.projector import (
@@ -146,21 +147,6 @@ def align_detections(photo: np.ndarray, detections: Sequence, indices: Sequence[
     return faces
 
 
-def images_to_tensor(images: Sequence[np.ndarray], channels: int) -> torch.Tensor:
-    """uint8 ``[H, W, 3]`` RGB images -> float32 ``[N, channels, H, W]`` in [-1, 1] (grey: BT.601 luma)."""
-    x = torch.from_numpy(np.stack([np.ascontiguousarray(i) for i in images])).float().permute(0, 3, 1, 2) / 127.5 - 1
-    if channels == 1:
-        x = (x * torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)).sum(dim=1, keepdim=True)
-    return x
-
-
-def tensor_to_image(img: torch.Tensor) -> np.ndarray:
-    """float ``[C, H, W]`` in [-1, 1] -> uint8 ``[H, W, 3]`` RGB (grey repeated)."""
-    arr = ((img.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    arr = arr.repeat(3, 1, 1) if arr.shape[0] == 1 else arr
-    return arr.permute(1, 2, 0).numpy()
-
-
 def encoder_start(encoder: Optional[Callable], targets: torch.Tensor, G: nn.Module, space: str) -> Optional[torch.Tensor]:
     """The encoder's latents for ``targets``: W ``[N, w_dim]`` (its ``encode_w``) for ``space == "w"``,
     else W+ ``[N, num_ws, w_dim]`` (a W answer broadcast over layers); None without an encoder."""
@@ -230,8 +216,8 @@ def invert_faces(G: nn.Module, faces: Sequence[FaceToInvert], lpips: Optional[nn
             metrics = {} if lpips is None else {"lpips": float(lpips_distance(lpips, recon, targets[k:k + 1]))}
             metrics.update(psnr=float(psnr(recon, targets[k:k + 1])),
                            seconds=seconds / len(faces) + time.perf_counter() - start)
-        images.targets.append(tensor_to_image(targets[k]))
-        images.reconstructions.append(tensor_to_image(recon[0]))
+        images.targets.append(tensor_to_images(targets[k:k + 1])[0])
+        images.reconstructions.append(tensor_to_images(recon[:1])[0])
         records.append(FaceLatent(index=face.index, box=face.box, landmarks=torch.from_numpy(face.landmarks),
                                   alignment=face.alignment, forward=torch.from_numpy(face.forward),
                                   crop_size=G.img_resolution, latent=latent[0], noise=noise, pti_delta=delta,

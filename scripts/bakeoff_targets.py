@@ -19,13 +19,9 @@ markdown table per emotion and source. No video is written: the apex frame is co
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 EMOTIONS6 = ("joy", "fear", "anger", "sadness", "disgust", "surprise")
 
@@ -36,7 +32,7 @@ def generator_targets(model, num: int, seed: int = 0) -> dict:
 
     from directions.direction_file import load_directions  # noqa: PLC0415
     from directions.default_directions import default_path  # noqa: PLC0415
-    from fit_expression_basis import detect  # noqa: PLC0415
+    from common import detect  # noqa: PLC0415
     from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
 
     G = load_generator(None, "cpu")

@@ -34,24 +34,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import match_faces
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 EMOTIONS6 = ("joy", "fear", "anger", "sadness", "disgust", "surprise")
-
-
-def match_faces(boxes, found: list[dict]) -> list[dict | None]:
-    """For each animated face's box, the detected face whose box centre is nearest (within half its width)."""
-    out = []
-    for x0, y0, x1, y1 in boxes:
-        centre, half = np.array([(x0 + x1) / 2, (y0 + y1) / 2]), (x1 - x0) / 2
-        best, dist = None, half
-        for face in found:
-            b = face["box"]
-            d = float(np.linalg.norm(np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]) - centre))
-            if d < dist:
-                best, dist = face, d
-        out.append(best)
-    return out
 
 
 def video_probs(clf, frame: np.ndarray, boxes, emotion: str) -> list[float | None]:
@@ -66,14 +53,14 @@ def video_probs(clf, frame: np.ndarray, boxes, emotion: str) -> list[float | Non
 def generator_probs(clf, G, faces, paths, emotion: str) -> tuple[list[float], list[float]]:
     """Target probability on the generator's renderings of each face's first and last latent."""
     from directions.emotions import EMOTIONS  # noqa: PLC0415
-    from editor.composite import tensors_to_images  # noqa: PLC0415
+    from inversion.common.images import tensor_to_images  # noqa: PLC0415
     from editor.face_edit import render_latents  # noqa: PLC0415
 
     index = EMOTIONS.index(emotion)
     first, last = [], []
     for face, path in zip(faces, paths):
         ends = torch.stack([path[0], path[-1]]).to(G.mapping.w_avg.device)
-        images = tensors_to_images(render_latents(G, ends, face.noise, face.synthesis).clamp(-1, 1))
+        images = tensor_to_images(render_latents(G, ends, face.noise, face.synthesis).clamp(-1, 1))
         with torch.no_grad():
             probs = clf.predict(list(images))[:, index]
         first.append(float(probs[0]))

@@ -17,18 +17,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from directions.classifier import EmotionClassifier, build_model, targeted_attack  # noqa: E402
-from directions.emotions import EMOTIONS  # noqa: E402
-from directions.fer2013 import align_ferplus, read_fer2013, read_ferplus_votes  # noqa: E402
+from directions.classifier import EmotionClassifier, build_model, targeted_attack
+from directions.emotions import EMOTIONS
+from directions.fer2013 import align_ferplus, read_fer2013, read_ferplus_votes
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
 
@@ -102,7 +99,7 @@ def compare(paths: list[Path], views: str) -> None:
     """PublicTest accuracy of each checkpoint, each ensemble (mean logits) and each view set; see the docstring."""
     from itertools import combinations  # noqa: PLC0415
 
-    from export_classifier import ALL_OFFSETS, TTA_CANDIDATES, view_logits, views_of  # noqa: PLC0415
+    from common import ALL_OFFSETS, TTA_CANDIDATES, view_logits, views_of  # noqa: PLC0415
 
     data = read_fer2013(DATA)
     pub, priv = data.split("PublicTest"), data.split("PrivateTest")

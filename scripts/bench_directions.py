@@ -36,20 +36,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from directions.classifier import EmotionClassifier
+from directions.default_directions import default_path
+from directions.direction_file import direction_set_from_fits, load_directions, wplus_set_from_fits
+from directions.emotions import EMOTIONS, TARGET_EMOTIONS
+from directions.encoded_faces import encode_images, fer_faces, pick
+from directions.evaluation import DlibIdentity, evaluate_directions, format_table
+from directions.fitting import fit_emotion_directions
+from directions.labelled_latents import latents_from_samples
+from inversion.checkpoints import generator_identity, load_generator
+from inversion.common.errors import FaceLatentError
+from inversion.projection.encoder import encoder_for
+from inversion.common.output_files import atomic_output
 
-from directions.classifier import EmotionClassifier  # noqa: E402
-from directions.default_directions import default_path  # noqa: E402
-from directions.direction_file import direction_set_from_fits, load_directions, wplus_set_from_fits  # noqa: E402
-from directions.emotions import EMOTIONS, TARGET_EMOTIONS  # noqa: E402
-from directions.encoded_faces import encode_images, fer_faces, pick  # noqa: E402
-from directions.evaluation import DlibIdentity, evaluate_directions, format_table  # noqa: E402
-from directions.fitting import fit_emotion_directions  # noqa: E402
-from directions.labelled_latents import latents_from_samples  # noqa: E402
-from inversion.checkpoints import generator_identity, load_generator  # noqa: E402
-from inversion.common.errors import FaceLatentError  # noqa: E402
-from inversion.projection.encoder import encoder_for  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 #: SVM penalty for --heldout fits (cross-validating it on 1280-wide W+ features takes minutes per emotion).
 SVM_C = 0.01
@@ -127,9 +127,8 @@ def save_edit_grid(G, dset, ws: torch.Tensor, path: str) -> None:
         images = torch.stack([G.synthesis(c, noise_mode="const") for c in columns], dim=1)  # [N, C, 1|3, R, R]
     grey = ((images.clamp(-1, 1) + 1) * 127.5).round().byte().float().mean(dim=2).byte().numpy()
     n, c, r, _ = grey.shape
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
-    cv2.imwrite(str(tmp), grey.transpose(0, 2, 1, 3).reshape(n * r, c * r))
-    tmp.replace(path)
+    with atomic_output(path, ".png") as tmp:
+        cv2.imwrite(str(tmp), grey.transpose(0, 2, 1, 3).reshape(n * r, c * r))
     print(f"grid {path}: columns unedited, {', '.join(f'{n} {s:g}' for n, s in zip(names, strengths))}")
 
 

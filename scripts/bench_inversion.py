@@ -48,14 +48,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from common import FACES128, HELD_OUT_FACES128, align_grey
 from inversion.checkpoints import DEFAULT_GENERATOR_DIR, generator_identity, load_generator
 from inversion.projection.encoder import encoder_for
 from inversion.projection.lpips import LPIPS
+from inversion.common.output_files import atomic_write_text
 from inversion.projection.projector import ProjectorConfig, estimate_w_stats, lpips_distance, project, psnr, synthesize, to_wplus
 from inversion.projection.pti import PTIConfig, apply_delta, pivotal_tuning_steps, tuned_synthesis_copy, weight_delta
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prepare_face_data import FACES128, HELD_OUT_FACES128, align_grey  # noqa: E402
 
 ROUTES = ("W", "W+", "W+ from encoder", "W+ then PTI")
 
@@ -235,12 +235,7 @@ def markdown(results: dict) -> str:
 
 def write_json(path: Path, results: dict) -> None:
     """Write ``results`` as JSON atomically (a temporary file beside ``path``, then a rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(results, indent=1))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_text(path, json.dumps(results, indent=1))
 
 
 def parse_args(argv=None) -> argparse.Namespace:

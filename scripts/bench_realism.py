@@ -34,7 +34,6 @@ import dataclasses
 import os
 import shlex
 import subprocess
-import sys
 import tempfile
 import time
 from collections import deque
@@ -44,23 +43,22 @@ import cv2
 import numpy as np
 import torch
 
+import judges as judges_mod
+import realism_metrics as rm
+from common import match_faces
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FACELATENT_SHARED", REPO.parent / "shared"))
 PHOTOS = SHARED / "data" / "photos"
 EMOTIONS6 = ("joy", "fear", "anger", "sadness", "disgust", "surprise")
 GROUP = "2008_001322.jpg"
 SHEET_SOURCES = ("astronaut.png", GROUP)
-sys.path.insert(0, str(REPO / "scripts"))
-
-import judges as judges_mod  # noqa: E402
-import realism_metrics as rm  # noqa: E402
-from bench_animate_emotion import match_faces  # noqa: E402
 
 
 def holdout_canvases(seed: int, per_canvas: int = 3) -> list[tuple[str, np.ndarray, list]]:
     """faces128 hold-out faces (last 50 rows) pasted at 90-270 px, a few per plain or blurred canvas.
     Returns (name, RGB canvas, pasted boxes)."""
-    from prepare_face_data import FACES128, read_faces128  # noqa: PLC0415
+    from common import FACES128, read_faces128  # noqa: PLC0415
 
     faces = [grey for _, _, grey, _ in deque(read_faces128(FACES128), maxlen=50)]
     rng = np.random.default_rng(seed)

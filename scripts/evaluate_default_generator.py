@@ -28,14 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import rgb, save_grid
 from inversion.checkpoints import load_generator
 from inversion.projection.encoder import encoder_for
 from inversion.projection.lpips import LPIPS
 from inversion.projection.projector import ProjectorConfig, project, psnr
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-from train_default_generator import rgb, save_grid  # noqa: E402
 
 
 def to_float(images: np.ndarray) -> torch.Tensor:

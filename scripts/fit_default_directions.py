@@ -37,22 +37,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from directions.blink import EAR_CLOSED, fit_attribute_direction, fit_blink_direction, render_ear
+from directions.calibration import DRIFT_LIMIT, SUCCESS_LEVEL, calibrate, success_score
+from directions.classifier import EmotionClassifier
+from directions.default_directions import DEFAULT_DIR
+from directions.direction_file import DirectionSet, EmotionDirection, now_iso, save_directions
+from directions.emotions import EMOTIONS
+from directions.encoded_faces import encode_images, fer_faces, pick
+from directions.evaluation import DlibIdentity
+from directions.fitting import expand_direction, fit_emotion_directions, latent_features, orthogonalize
+from inversion.checkpoints import generator_identity, load_generator
+from inversion.common.errors import FaceLatentError
+from inversion.projection.encoder import encoder_for
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from directions.blink import EAR_CLOSED, fit_attribute_direction, fit_blink_direction, render_ear  # noqa: E402
-from directions.calibration import DRIFT_LIMIT, SUCCESS_LEVEL, calibrate, success_score  # noqa: E402
-from directions.classifier import EmotionClassifier  # noqa: E402
-from directions.default_directions import DEFAULT_DIR  # noqa: E402
-from directions.direction_file import DirectionSet, EmotionDirection, now_iso, save_directions  # noqa: E402
-from directions.emotions import EMOTIONS  # noqa: E402
-from directions.encoded_faces import encode_images, fer_faces, pick  # noqa: E402
-from directions.evaluation import DlibIdentity  # noqa: E402
-from directions.fitting import expand_direction, fit_emotion_directions, latent_features, orthogonalize  # noqa: E402
-from inversion.checkpoints import generator_identity, load_generator  # noqa: E402
-from inversion.common.errors import FaceLatentError  # noqa: E402
-from inversion.projection.encoder import encoder_for  # noqa: E402
-
 OUT = DEFAULT_DIR / "directions.pt"
 DATA = Path("/work/runs/facedata/faces64.npz")
 #: The brightness-free variant must beat the plain direction's calibration success by this much

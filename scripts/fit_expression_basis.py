@@ -34,54 +34,17 @@ Run: ``OMP_NUM_THREADS=1 python scripts/fit_expression_basis.py`` (extraction ab
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
-import tarfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
-from PIL import Image
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FACES128 = SHARED / "data" / "faces128" / "faces128.tar"
-FER2013 = SHARED / "data" / "fer2013" / "fer2013.csv.gz"
-FERPLUS = SHARED / "data" / "fer2013" / "ferplus_votes.csv"
-HELD_OUT_FACES128 = 50  # as scripts/prepare_face_data.py
+from common import FACES128, FER2013, FERPLUS, HELD_OUT_FACES128, detect, read_faces128
+from inversion.common.output_files import atomic_open
+
 MODEL_DIR = Path(__file__).resolve().parents[1] / "directions" / "models" / "expression_basis"
-
-
-def _rgb(grey: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
-
-
-def detect(grey: np.ndarray, upscale: float, shift: float = 0.0) -> np.ndarray:
-    """68 landmarks of a tight grey crop, in the crop's own pixels (see stage 1)."""
-    from inversion.faces.landmarks import box_from_landmarks, predict_landmarks
-
-    if upscale != 1:
-        grey = cv2.resize(grey, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC)
-    side = grey.shape[0]
-    pad = side // 2
-    image = _rgb(cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE))
-    d = shift * side
-    first = predict_landmarks(image, (pad + d, pad - d, pad + side + d, pad + side - d))
-    points = predict_landmarks(image, box_from_landmarks(first))
-    # pixel centres: crop pixel i sits at (i + 0.5) * upscale - 0.5 in the upscaled image
-    return (points - pad + 0.5) / upscale - 0.5
-
-
-def read_faces128(path: Path):
-    """Yield ``(row, rows, grey uint8 [H, W], emotion name)`` in labels.csv order."""
-    with tarfile.open(path) as tar:
-        members = {m.name.split("/")[-1]: m for m in tar.getmembers() if m.isfile()}
-        rows = list(csv.DictReader(io.StringIO(tar.extractfile(members["labels.csv"]).read().decode("utf-8"))))
-        for i, row in enumerate(rows):
-            grey = np.asarray(Image.open(io.BytesIO(tar.extractfile(members[row["image"]]).read())).convert("L"))
-            yield i, len(rows), grey, row["emotion"].strip().lower()
 
 
 def extract(out: Path, limit: int | None = None) -> None:
@@ -92,6 +55,7 @@ def extract(out: Path, limit: int | None = None) -> None:
     start = time.perf_counter()
     nan = np.full((68, 2), np.nan)
     for i, total, grey, name in read_faces128(FACES128):
+        name = name.strip().lower()
         if limit and i >= limit and i < total - HELD_OUT_FACES128:
             continue
         held = i >= total - HELD_OUT_FACES128
@@ -116,11 +80,10 @@ def extract(out: Path, limit: int | None = None) -> None:
         if i % 5000 == 0:
             print(f"fer2013: {i}/{len(fer)} ({time.perf_counter() - start:.0f} s)", flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.npz")
-    np.savez(tmp, points=np.array(points, np.float32), jitter=np.array(jitter, np.float32),
-             source=np.array(source, np.int8), row=np.array(rows, np.int64), label=np.array(labels, np.int64),
-             split=np.array(split, np.int8), votes=np.array(votes, np.int64))
-    tmp.replace(out)
+    with atomic_open(out) as handle:
+        np.savez(handle, points=np.array(points, np.float32), jitter=np.array(jitter, np.float32),
+                 source=np.array(source, np.int8), row=np.array(rows, np.int64), label=np.array(labels, np.int64),
+                 split=np.array(split, np.int8), votes=np.array(votes, np.int64))
     print(f"wrote {out} ({len(points)} faces, {time.perf_counter() - start:.0f} s)", flush=True)
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import abc
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -164,5 +163,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="The emotion judges' accuracy on FER2013 PublicTest.")
     parser.add_argument("--count", type=int, default=500)
     args = parser.parse_args()
-    sys.path.insert(0, str(REPO))
     fer2013_accuracy(args.count)

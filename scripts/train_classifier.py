@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import sys
 import time
 from pathlib import Path
 
@@ -33,11 +31,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from common import export
+from directions.classifier import DEFAULT_ARCH, build_model
+from directions.fer2013 import ferplus_targets, read_fer2013, read_ferplus_votes
+from inversion.common.output_files import atomic_torch_save
 
-from directions.classifier import DEFAULT_ARCH, build_model  # noqa: E402
-from directions.fer2013 import ferplus_targets, read_fer2013, read_ferplus_votes  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
 DEFAULT_VOTES = REPO.parent / "shared" / "data" / "fer2013" / "ferplus_votes.csv"
@@ -143,12 +142,6 @@ def confusion(pred: np.ndarray, labels: np.ndarray, k: int = 7) -> np.ndarray:
     return m
 
 
-def save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def train_epoch(model, opt, sched, xs, ys, epoch, args, gen, device, bf16) -> tuple[float, float, int]:
     """One epoch; ``ys`` is float [N, 7] targets (rows sum to 1); train accuracy is against their top class."""
     model.train()
@@ -207,7 +200,6 @@ def main(argv=None) -> None:
     bf16 = bf16_supported(device, args.bf16)
     args.run_dir.mkdir(parents=True, exist_ok=True)
     if args.export_only:
-        from export_classifier import export  # noqa: PLC0415 (scripts/ sibling)
         export(args.run_dir / "best.pt", args.data, args.export_dir, device, bf16)
         return
     data = read_fer2013(args.data)
@@ -261,11 +253,11 @@ def main(argv=None) -> None:
         improved = pub_acc > state["best_acc"]
         if improved:
             state["best_acc"] = pub_acc
-            save_atomic({"model": model.state_dict(), "arch": arch, "crop": args.crop, "state": state,
+            atomic_torch_save({"model": model.state_dict(), "arch": arch, "crop": args.crop, "state": state,
                          "args": {k: str(v) for k, v in vars(args).items()}, "bf16": bf16,
                          "device": str(device)}, args.run_dir / "best.pt")
         bad = 0 if improved else bad + 1
-        save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+        atomic_torch_save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                      "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "state": state, "arch": arch}, last)
         print(f"epoch {epoch + 1:3d}/{args.epochs}  loss {loss:.4f}  train {acc:.4f}  public {pub_acc:.4f}"
               f"{' *' if improved else ''}  {seen / (time.time() - t0):.0f} img/s  wall {state['wall_s'] / 60:.1f} min",
@@ -276,7 +268,6 @@ def main(argv=None) -> None:
             print(f"early stop: no PublicTest gain for {bad} epochs", flush=True)
             break
     if not args.no_export:
-        from export_classifier import export  # noqa: PLC0415
         export(args.run_dir / "best.pt", args.data, args.export_dir, device, bf16)
 
 

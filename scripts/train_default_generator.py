@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -31,11 +29,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from inversion.checkpoints.native import atomic_torch_save, build_generator
+from common import rgb, save_grid
+from inversion.checkpoints.native import build_generator
 from inversion.projection.encoder import Encoder
 from inversion.networks.discriminator import Discriminator
+from inversion.common.output_files import atomic_torch_save
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT / "inversion" / "models" / "default_generator"
@@ -123,10 +122,6 @@ def load_state(state: dict, path: Path) -> None:
     state["counters"] = dict(blob["counters"])
 
 
-def rgb(x: torch.Tensor) -> torch.Tensor:
-    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-
-
 def ge_step(state: dict, lpips, x: torch.Tensor, args, adversarial: bool) -> tuple:
     """One update of G and E; returns the losses (floats) and the detached images for D.
 
@@ -191,21 +186,6 @@ def update_ema(state: dict, batch: int, args) -> None:
             q.copy_(p.detach().lerp(q, beta))
         for b, c in zip(state[src].buffers(), state[dst].buffers()):
             c.copy_(b)
-
-
-def save_grid(images: torch.Tensor, path: Path, cols: int) -> None:
-    """Images [N, 1|3, H, W] in [-1, 1] → a PNG grid, ``cols`` wide (atomic)."""
-    arr = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
-    arr = arr.expand(-1, 3, -1, -1) if arr.shape[1] == 1 else arr
-    n, _, h, w = arr.shape
-    rows = math.ceil(n / cols)
-    canvas = torch.zeros([3, rows * h, cols * w], dtype=torch.uint8)
-    for i in range(n):
-        r, c = divmod(i, cols)
-        canvas[:, r * h:(r + 1) * h, c * w:(c + 1) * w] = arr[i]
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(canvas.permute(1, 2, 0).numpy()).save(tmp)
-    os.replace(tmp, path)
 
 
 @torch.no_grad()

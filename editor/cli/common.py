@@ -6,10 +6,11 @@ Commands raise :class:`inversion.common.errors.FaceLatentError` (or let ``OSErro
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from pathlib import Path
-from typing import Annotated, Callable, Optional, TypeVar
+from typing import Annotated, Callable, Iterator, Optional, TypeVar
 
 import typer
 
@@ -86,6 +87,32 @@ def handle_user_errors(command: F) -> F:
             raise typer.Exit(code=130)
 
     return wrapper  # type: ignore[return-value]
+
+
+class ProgressBar:
+    """A rich progress bar's task, fed by totals (:meth:`update`) or one step at a time (:meth:`advance`)."""
+
+    def __init__(self, bar, task):
+        self._bar, self._task = bar, task
+
+    def update(self, done: int, total: Optional[int]) -> None:
+        """Show ``done`` of ``total`` (the total may change between calls)."""
+        self._bar.update(self._task, completed=done, total=total)
+
+    def advance(self, description: Optional[str] = None) -> None:
+        """One more step done; ``description``, when given, replaces the bar's label."""
+        self._bar.update(self._task, advance=1, **({"description": description} if description else {}))
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: Optional[int] = None, transient: bool = True) -> Iterator[ProgressBar]:
+    """A rich progress bar on stderr labelled ``description``; ``transient`` bars vanish when done."""
+    from rich.console import Console  # noqa: PLC0415 (rich loads only for commands that show progress)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: PLC0415
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=transient) as bar:
+        yield ProgressBar(bar, bar.add_task(description, total=total))
 
 
 def info(message: str) -> None:

@@ -12,7 +12,6 @@ atomically; bad input is one ``error:`` line and exit code 1.
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,14 +19,14 @@ import cv2
 import numpy as np
 import torch
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from directions.classifier import EmotionClassifier
 from directions.datasets import balanced_subset, read_labelled_images
 from directions.direction_file import direction_set_from_fits, export_interfacegan, load_directions, save_directions
 from directions.emotions import EMOTIONS, TARGET_EMOTIONS
-from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, check_seed, handle_user_errors, info
+from editor.cli.common import (
+    DeviceOption, GeneratorOption, JsonOption, check_seed, handle_user_errors, info, progress_bar,
+)
 from inversion.checkpoints import generator_identity, load_generator
 from inversion.common.devices import pick_device
 from inversion.common.errors import FaceLatentError
@@ -49,16 +48,6 @@ EmotionsOption = Annotated[Optional[str], typer.Option(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(directions_app, name="directions")
-
-
-@contextmanager
-def progress_bar(description: str):
-    """A rich progress bar on stderr; yields ``update(done, total)``."""
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def parse_emotions(text: Optional[str]) -> list[str]:
@@ -146,20 +135,20 @@ def _labelled_latents(dataset, samples, latents_file, G, identity, options) -> "
         return data
     if samples is not None:
         classifier = _load_classifier(options["classifier"], options["device"])
-        with progress_bar("sampling and classifying") as update:
+        with progress_bar("sampling and classifying") as bar:
             return ll.latents_from_samples(G, classifier.predict, samples, seed=options["seed"],
                                            truncation_psi=options["truncation"], space=options["space"],
                                            device=G.mapping.w_avg.device, generator_identity=identity,
-                                           progress=update)
+                                           progress=bar.update)
 
     images = read_labelled_images(dataset, split=options["split"])
     images = balanced_subset(images, [*options["emotions"], "neutral"], options["per_class"], options["seed"])
     info(f"{images.description}: {len(images)} faces to project ({options['steps']} steps each)")
     encode = make_projector_encode(G, options["space"], options["steps"], options["seed"], options["align"],
                                    options["lpips"])
-    with progress_bar("projecting faces") as update:
+    with progress_bar("projecting faces") as bar:
         return ll.latents_from_images(images, images.labels, encode, batch_size=options["batch_size"],
-                                      source=images.description, generator_identity=identity, progress=update)
+                                      source=images.description, generator_identity=identity, progress=bar.update)
 
 
 @directions_app.command("train")
@@ -317,11 +306,11 @@ def evaluate(
     faces = load_eval_latents(latents, gen_identity, G.num_ws) if latents else None
     clf = _load_classifier(classifier, device)
     describe = DlibIdentity() if identity else None
-    with progress_bar("editing and judging") as update:
+    with progress_bar("editing and judging") as bar:
         result = evaluate_directions(G, d, clf.predict, describe=describe, latents=faces, num_samples=samples,
                                      strengths=levels,
                                      relative=not absolute, emotions=names, seed=seed, truncation_psi=truncation,
-                                     progress=update)
+                                     progress=bar.update)
     typer.echo(json.dumps(result, indent=2) if as_json else format_table(result))
 
 

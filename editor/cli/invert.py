@@ -19,7 +19,6 @@ face's own pivotal tuning time. Progress goes to stderr, ``--json`` to stdout; f
 
 from __future__ import annotations
 
-import contextlib
 import json
 from enum import Enum
 from pathlib import Path
@@ -27,11 +26,9 @@ from typing import Annotated, Optional
 
 import numpy as np
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from editor.cli.common import (
-    DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info, parse_faces,
+    DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info, parse_faces, progress_bar,
 )
 from editor.preview import write_png as write
 from inversion.checkpoints import load_generator
@@ -61,22 +58,6 @@ class LpipsNet(str, Enum):
 
 def register(app: typer.Typer) -> None:
     app.command("invert")(invert)
-
-
-@contextlib.contextmanager
-def progress_bar(total: int, enabled: bool = True):
-    """A rich progress bar on stderr; yields ``advance(description)``."""
-    if not enabled:
-        yield lambda description=None: None
-        return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task("inverting", total=total)
-
-        def advance(description=None):
-            bar.update(task, advance=1, **({"description": description} if description else {}))
-
-        yield advance
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
@@ -143,9 +124,9 @@ def invert(
     lpips = LPIPS(lpips_net.value).to(torch_device)
     start_encoder = encoder_for(G, torch_device) if encoder else None
     settings = InversionSettings(space=space.value, steps=steps, pti_steps=pti_steps, seed=0 if seed is None else seed)
-    with progress_bar(len(chosen) * pti_steps + steps) as advance:
+    with progress_bar("inverting", len(chosen) * pti_steps + steps, transient=False) as bar:
         data, images = invert_photo(image, G, chosen, lpips, settings, photo_path=str(photo), encoder=start_encoder,
-                                    lpips_name=lpips_net.value, progress=lambda description, step: advance(description))
+                                    lpips_name=lpips_net.value, progress=lambda description, step: bar.advance(description))
     save_latents(out, data)
     if export:
         export_projected_w(export_path(out), data)

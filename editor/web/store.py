@@ -17,7 +17,6 @@ only from :func:`checked_id` ids, so nothing the client sends is joined to a pat
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import uuid
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from inversion.common.errors import FaceLatentError
+from inversion.common.output_files import atomic_write_text
 
 #: Statuses a job goes through; the last two are final.
 STATUSES = ("queued", "running", "done", "failed")
@@ -47,12 +47,7 @@ def checked_id(value: str) -> Optional[str]:
 
 def write_json(path: Path, data: dict) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    try:
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_text(path, json.dumps(data))
 
 
 def read_json(path: Path) -> Optional[dict]:

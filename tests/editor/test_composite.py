@@ -5,10 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from editor.composite import (
-    fill_region, fit_colour_transfer, paste_face, tensor_to_image, tensors_to_images, uncovered_region,
+    fill_region, fit_colour_transfer, paste_face, uncovered_region,
 )
 from editor.masks import crop_roi, face_mask, face_outline, face_support, transform_points, warp_mask_to_photo
 
@@ -191,17 +190,3 @@ def test_uncovered_region_and_fill_edge_cases():
     np.testing.assert_array_equal(fill_region(img, np.zeros((20, 20), bool)), img)
     with pytest.raises(ValueError):
         fill_region(img, np.ones((20, 20), bool))
-
-
-def test_tensor_to_image():
-    t = torch.tensor([-1.0, 0.0, 1.0]).reshape(3, 1, 1).expand(3, 2, 4)
-    img = tensor_to_image(t.unsqueeze(0))
-    assert img.shape == (2, 4, 3) and img.dtype == np.uint8
-    np.testing.assert_array_equal(img[0, 0], [0, 128, 255])
-    with pytest.raises(ValueError):
-        tensor_to_image(torch.zeros(2, 3, 4, 4))
-    batch = torch.stack([t, -t])
-    images = tensors_to_images(batch)
-    assert images.shape == (2, 2, 4, 3)
-    np.testing.assert_array_equal(images[0], img)
-    np.testing.assert_array_equal(images[1, 0, 0], [255, 128, 0])

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from directions.direction_file import direction_set_from_fits
-from directions.fitting import fit_emotion_directions
+from directions.random_rule import random_rule_directions
 from editor.composite import touched_region
 from editor.emotion_spec import parse_emotion_spec
 from editor.face_edit import (
@@ -17,7 +16,7 @@ from editor.face_edit import (
 )
 from editor.pipeline import AnimateOptions, choose_faces, direction_for, plan_paths
 from editor.render import FrameCompositor, render_frames, uses_motion_transfer
-from inversion.checkpoints import generator_identity, load_generator
+from inversion.checkpoints import load_generator
 from inversion.common.errors import FaceLatentError
 from inversion.faces.detection import Face, read_imglab_xml
 from inversion.common.images import read_photo
@@ -33,16 +32,6 @@ def _load(path: str):
 @pytest.fixture
 def generator(shared):
     return _load(str(shared("fixtures", "stylegan2-ada_64_random.pkl")))
-
-
-def make_directions(G):
-    """Mean-difference directions of mapped latents grouped by a random linear rule (fixture only)."""
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        w = G.mapping(torch.randn(400, G.z_dim, generator=g), None)[:, 0]
-    labels = ((w - w.mean(0)) @ torch.randn(G.w_dim, 7, generator=g)).argmax(1)
-    fits = fit_emotion_directions(w, labels, torch.ones(len(w)), list(range(6)), 6, space="w", num_ws=G.num_ws)
-    return direction_set_from_fits(fits, generator=generator_identity(G), space="w", num_ws=G.num_ws, w_dim=G.w_dim)
 
 
 def labelled_faces(shared, G, photo):
@@ -114,7 +103,7 @@ def test_compositor_keeps_far_pixels_and_starts_from_the_photo(shared, generator
 def test_paths_start_at_the_latent_and_faces_are_not_in_step(shared, generator):
     photo = read_photo(shared("data", "photos", PHOTO))
     faces = labelled_faces(shared, generator, photo)
-    directions = make_directions(generator)
+    directions = random_rule_directions(generator)
     options = AnimateOptions(emotion=parse_emotion_spec("joy:0.7,surprise:0.3"), seed=4, duration=2, fps=30)
     motions, paths, heads = plan_paths(faces, directions, options)
     assert [p.shape for p in paths] == [(60, generator.num_ws, generator.w_dim)] * 3
@@ -143,7 +132,7 @@ def test_choose_faces_and_missing_directions(generator):
     assert choose_faces(found, [2], MIN_ANIMATED_FACE) == ([2], [])
     with pytest.raises(FaceLatentError, match="out of range"):
         choose_faces(found, [3], MIN_ANIMATED_FACE)
-    directions = make_directions(generator)
+    directions = random_rule_directions(generator)
     partial = type(directions)(generator=directions.generator, space=directions.space, num_ws=directions.num_ws,
                                w_dim=directions.w_dim, directions={"joy": directions.directions["joy"]})
     with pytest.raises(FaceLatentError, match="no direction for fear"):
@@ -193,7 +182,7 @@ def test_blinks_only_with_a_blink_direction(shared, generator):
 
     photo = read_photo(shared("data", "photos", PHOTO))
     faces = labelled_faces(shared, generator, photo)[:1]
-    plain = make_directions(generator)
+    plain = random_rule_directions(generator)
     options = AnimateOptions(emotion=parse_emotion_spec("joy"), seed=2, duration=10, fps=20)
     assert blink_offset(plain) is None
     motions, paths, _ = plan_paths(faces, plain, options)

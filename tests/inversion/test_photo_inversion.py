@@ -13,8 +13,8 @@ from inversion.faces.detection import read_imglab_xml
 from inversion.common.images import read_photo
 from inversion.latents_file import load_latents, save_latents
 from inversion.photo_inversion import (
-    InversionSettings, align_detections, chosen_indices, faces_to_invert, images_to_tensor, invert_faces, invert_photo,
-    known_pixels, tensor_to_image, whole_photo_face,
+    InversionSettings, align_detections, chosen_indices, faces_to_invert, invert_faces, invert_photo, known_pixels,
+    whole_photo_face,
 )
 
 PHOTO = "2008_001322.jpg"
@@ -57,15 +57,6 @@ def test_known_pixels_mark_the_part_of_the_crop_inside_the_photo(shared):
     assert align_detections(shifted, moved, [0], "ffhq", 64)[0].known is None
     assert known_pixels(shifted.shape, np.eye(3), 8).all()
     assert not known_pixels((4, 4), np.eye(3), 8)[5:, 5:].any()
-
-
-def test_image_tensor_round_trip_and_grey_luma():
-    image = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
-    x = images_to_tensor(list(image), 3)
-    assert x.shape == (2, 3, 8, 8) and x.dtype == torch.float32 and -1 <= x.min() and x.max() <= 1
-    assert np.array_equal(tensor_to_image(x[1]), image[1])
-    grey = images_to_tensor([np.full((4, 4, 3), [255, 0, 0], np.uint8)], 1)
-    assert grey.shape == (1, 1, 4, 4) and torch.allclose(grey, torch.full_like(grey, 0.299 * 2 - 1), atol=1e-6)
 
 
 def test_invert_photo_record_scores_and_seeds_per_face_index(shared, G, alex):

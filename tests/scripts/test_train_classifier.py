@@ -4,15 +4,13 @@ weights as an uninterrupted one."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import train_classifier  # noqa: E402
+import train_classifier
 
 ARCH_FLAGS = ["--widths", "8,16", "--blocks", "1,1", "--dropout", "0.1"]
 

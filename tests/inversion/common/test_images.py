@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from inversion.common.errors import ImageReadError
-from inversion.common.images import read_photo
+from inversion.common.images import images_to_tensor, read_photo, tensor_to_images
 
 
 def _pattern(h: int = 24, w: int = 40) -> np.ndarray:
@@ -115,3 +116,33 @@ def test_bad_files_give_one_line(tmp_path):
         read_photo(tmp_path / "missing.png")
     with pytest.raises(ImageReadError, match="folder"):
         read_photo(tmp_path)
+
+
+def test_images_to_tensor_maps_0_255_to_minus_1_1_and_grey_is_bt601_luma():
+    rgb = np.array([[[0, 255, 51], [255, 255, 255]]], np.uint8)  # 1 x 2 pixels
+    x = images_to_tensor([rgb, rgb[:, ::-1]])
+    assert x.shape == (2, 3, 1, 2) and x.dtype == torch.float32
+    assert x[0, :, 0, 0].tolist() == pytest.approx([-1.0, 1.0, -0.6])
+    assert torch.equal(x[1, :, 0, 0], x[0, :, 0, 1])  # a non-contiguous view is taken as it looks
+    grey = images_to_tensor([rgb], channels=1)
+    assert grey.shape == (1, 1, 1, 2)
+    assert float(grey[0, 0, 0, 0]) == pytest.approx(0.299 * -1 + 0.587 * 1 + 0.114 * -0.6, abs=1e-6)
+    assert float(grey[0, 0, 0, 1]) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_tensor_to_images_rounds_clips_and_repeats_grey():
+    t = torch.tensor([-1.0, 0.0, 1.0]).reshape(3, 1, 1).expand(3, 2, 4)
+    images = tensor_to_images(torch.stack([t, -t]))
+    assert images.shape == (2, 2, 4, 3) and images.dtype == np.uint8
+    assert images[0, 0, 0].tolist() == [0, 128, 255] and images[1, 0, 0].tolist() == [255, 128, 0]
+    grey = tensor_to_images(torch.tensor([-3.0, -0.5, 0.5, 3.0]).view(1, 1, 2, 2))
+    assert grey.shape == (1, 2, 2, 3) and (grey[..., 0] == grey[..., 2]).all()
+    assert grey[0, :, :, 0].tolist() == [[0, 64], [191, 255]]  # 63.75 -> 64, 191.25 -> 191; outside saturates
+    with pytest.raises(ValueError, match="expected"):
+        tensor_to_images(torch.zeros(3, 4, 4))
+
+
+def test_every_pixel_value_survives_the_round_trip():
+    rgb = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
+    np.testing.assert_array_equal(tensor_to_images(images_to_tensor([rgb]))[0], rgb)
+
