@@ -148,7 +148,7 @@ def detect_stage(photo: np.ndarray, options: AnimateOptions, device: str):
     """Detect faces; returns (all detections, indices to animate, indices left still)."""
     from inversion.faces import find_faces  # noqa: PLC0415
 
-    detection = find_faces(photo, device=device)
+    detection = find_faces(photo)
     found = detection.faces
     if not found:
         raise NoFaceError("no face found in the photo: nothing to animate")

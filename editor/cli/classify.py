@@ -188,7 +188,7 @@ def _faces_in_photo(clf, photo: np.ndarray, device: str) -> list[dict]:
     except ImportError as err:
         raise FaceLatentError(f"face detection/alignment is not available in this build ({err}); "
                               "classify face crops with --aligned") from None
-    faces = detect_faces(photo, device=device)
+    faces = detect_faces(photo)
     if not faces:
         return []
     crops = [align_face(photo, f.landmarks68, size=48, variant="tight").image for f in faces]

@@ -94,7 +94,7 @@ def detected_inputs(photo: np.ndarray, size: int, variant: str, faces: Optional[
     """Detect, choose and align the faces of ``photo``; one dict per face (see :func:`aligned_input`)."""
     from inversion.alignment import align_face  # noqa: PLC0415
     from inversion.faces import detect_faces  # noqa: PLC0415
-    found = detect_faces(photo, device=device)
+    found = detect_faces(photo)
     if not found:
         raise FaceLatentError("no face found in the photo; if it is already an aligned face crop, use --aligned")
     chosen = []
