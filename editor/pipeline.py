@@ -56,9 +56,10 @@ from editor.face_edit import (
     MIN_ANIMATED_FACE, EditableFace, faces_from_latents_file, invert_faces, prepare_face, too_small,
 )
 from editor.render import FrameCompositor, render_frames
+from editor.latent_path import blend_directions, latent_path
 from editor.trajectory import (
-    DEFAULT_DURATION, DEFAULT_FPS, DEFAULT_INTENSITY, FaceMotion, blend_directions, head_transforms, latent_noise,
-    latent_path, plan_faces, validate_timing,
+    DEFAULT_DURATION, DEFAULT_FPS, DEFAULT_INTENSITY, FaceMotion, head_transforms, latent_noise, plan_faces,
+    validate_timing,
 )
 from editor.video import encode_frames
 from inversion.errors import FaceLatentError
