@@ -39,6 +39,9 @@ SIX_EMOTIONS = ("joy", "fear", "anger", "sadness", "disgust", "surprise")
 #: Where each emotion's target comes from, as the bake-off decided (``scripts/bakeoff_targets.py``,
 #: docs/BENCHMARKS.md): the data's, except fear, whose generator-driven target the judges read far better.
 TARGET_SOURCES = {"fear": "generator"}
+#: The widest the lips part at the apex, in mouth widths: beyond it a fearful or surprised mouth reads as
+#: a scream, and most of what shows is a synthesised cavity rather than the photo.
+MAX_MOUTH_OPENING = 0.5
 #: Blinks per second (people blink 15-20 times a minute).
 BLINK_RATE_HZ = 0.3
 #: Faces reach half their expression at least this many seconds apart.
@@ -110,15 +113,37 @@ def expression_regions(model: ExpressionBasis, landmarks: np.ndarray, spec: Emot
                        intensity: float, targets: Optional[dict] = None) -> np.ndarray:
     """``[3, 68, 2]`` photo px: brows, lids and mouth moving from the face's own expression to the target's.
 
-    Scaled by ``intensity / DEFAULT_INTENSITY``, by the blend's strength ``spec.amount`` (``joy:0.5`` moves
-    half as far as ``joy``) and by :func:`editor.expression_motion.size_factor`.
+    The mouth's part is first cut so that the full emotion at the default intensity parts the lips at most
+    :data:`MAX_MOUTH_OPENING`; then all is scaled by ``intensity / DEFAULT_INTENSITY``, by the blend's strength
+    ``spec.amount`` (``joy:0.5`` moves half as far as ``joy``) and by :func:`editor.expression_motion.size_factor`.
     """
     lm = np.asarray(landmarks, np.float64)
     amount = APEX_AT_DEFAULT * spec.amount * intensity / DEFAULT_INTENSITY
     amount *= size_factor(float(np.linalg.norm(lm[16] - lm[0])))
     own = model.coefficients(lm)
     goal = keep_stronger(model, own, target_coefficients(model, spec, targets))
-    return amount * model.region_displacements(lm, own, goal)
+    regions = model.region_displacements(lm, own, goal)
+    regions[2] *= opening_limit(lm, APEX_AT_DEFAULT * regions[2])  # the full emotion's apex, so blends scale it
+    return amount * regions
+
+
+def mouth_opening(landmarks: np.ndarray) -> float:
+    """The inner lips' gap (mean of the three pairs 61/67, 62/66, 63/65) in mouth widths (corner 48 to 54)."""
+    lm = np.asarray(landmarks, np.float64)
+    width = float(np.linalg.norm(lm[54] - lm[48])) or 1.0
+    return float(np.mean([lm[b] - lm[a] for a, b in ((61, 67), (62, 66), (63, 65))], axis=0)[1]) / width
+
+
+def opening_limit(landmarks: np.ndarray, mouth: np.ndarray) -> float:
+    """The largest factor (≤ 1) for the mouth pattern ``[68, 2]`` that opens the lips at most MAX_MOUTH_OPENING."""
+    lm = np.asarray(landmarks, np.float64)
+    if mouth_opening(lm + mouth) <= MAX_MOUTH_OPENING:
+        return 1.0
+    low, high = 0.0, 1.0  # the opening is measured in the moved mouth's width, so search for the factor
+    for _ in range(20):
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if mouth_opening(lm + mid * mouth) <= MAX_MOUTH_OPENING else (low, mid)
+    return low
 
 
 def onset_windows(run_seed: int, count: int, duration: float) -> tuple[list[np.random.SeedSequence], list]:

@@ -50,3 +50,16 @@ def test_an_expression_stronger_than_the_target_is_kept():
     np.testing.assert_allclose(keep_stronger(MODEL, beyond, goal), beyond)
     weaker = MODEL.target("neutral") + 0.3 * axis
     np.testing.assert_allclose(keep_stronger(MODEL, weaker, goal), goal)  # a faint smile goes to the target
+
+
+def test_the_full_emotion_parts_the_lips_at_most_the_limit():
+    from editor.warp_pipeline import MAX_MOUTH_OPENING, expression_regions, mouth_opening  # noqa: PLC0415
+
+    lm = MODEL.mean_shape * 90.0 + np.array([150.0, 140.0])
+    widest = 0.0
+    for emotion in ("fear", "surprise", "anger"):
+        mouth = expression_regions(MODEL, lm, parse_emotion_spec(emotion), 0.7)[2]
+        widest = max(widest, mouth_opening(lm + mouth))
+        assert mouth_opening(lm + mouth) <= MAX_MOUTH_OPENING + 1e-6, emotion
+    assert widest > 0.8 * MAX_MOUTH_OPENING  # the limit is reached, not the lips kept shut
+
