@@ -42,6 +42,8 @@ TARGET_SOURCES = {"fear": "generator"}
 #: The widest the lips part at the apex, in mouth widths: beyond it a fearful or surprised mouth reads as
 #: a scream, and most of what shows is a synthesised cavity rather than the photo.
 MAX_MOUTH_OPENING = 0.5
+#: The range the full emotion keeps the eyes' opening in, as multiples of their own opening.
+MIN_EYE_NARROWING, MAX_EYE_WIDENING = 0.5, 1.6
 #: Blinks per second (people blink 15-20 times a minute).
 BLINK_RATE_HZ = 0.3
 #: Faces reach half their expression at least this many seconds apart.
@@ -114,7 +116,9 @@ def expression_regions(model: ExpressionBasis, landmarks: np.ndarray, spec: Emot
     """``[3, 68, 2]`` photo px: brows, lids and mouth moving from the face's own expression to the target's.
 
     The mouth's part is first cut so that the full emotion at the default intensity parts the lips at most
-    :data:`MAX_MOUTH_OPENING`; then all is scaled by ``intensity / DEFAULT_INTENSITY``, by the blend's strength
+    :data:`MAX_MOUTH_OPENING`, and the lids' so that the eyes' opening stays between :data:`MIN_EYE_NARROWING` and
+    :data:`MAX_EYE_WIDENING` times their own;
+    then all is scaled by ``intensity / DEFAULT_INTENSITY``, by the blend's strength
     ``spec.amount`` (``joy:0.5`` moves half as far as ``joy``) and by :func:`editor.expression_motion.size_factor`.
     """
     lm = np.asarray(landmarks, np.float64)
@@ -124,6 +128,7 @@ def expression_regions(model: ExpressionBasis, landmarks: np.ndarray, spec: Emot
     goal = keep_stronger(model, own, target_coefficients(model, spec, targets))
     regions = model.region_displacements(lm, own, goal)
     regions[2] *= opening_limit(lm, APEX_AT_DEFAULT * regions[2])  # the full emotion's apex, so blends scale it
+    regions[1] *= widening_limit(lm, APEX_AT_DEFAULT * regions[1])
     return amount * regions
 
 
@@ -132,6 +137,26 @@ def mouth_opening(landmarks: np.ndarray) -> float:
     lm = np.asarray(landmarks, np.float64)
     width = float(np.linalg.norm(lm[54] - lm[48])) or 1.0
     return float(np.mean([lm[b] - lm[a] for a, b in ((61, 67), (62, 66), (63, 65))], axis=0)[1]) / width
+
+
+def eye_opening(landmarks: np.ndarray) -> float:
+    """Both eyes' lid gap (upper 37/38, 43/44 to lower 41/40, 47/46), summed, in eye widths (summed)."""
+    lm = np.asarray(landmarks, np.float64)
+    gap = sum(lm[b, 1] - lm[a, 1] for a, b in ((37, 41), (38, 40), (43, 47), (44, 46)))
+    width = float(np.linalg.norm(lm[39] - lm[36]) + np.linalg.norm(lm[45] - lm[42])) or 1.0
+    return float(gap) / width
+
+
+def widening_limit(landmarks: np.ndarray, lids: np.ndarray) -> float:
+    """The largest factor (≤ 1) for the lid pattern ``[68, 2]`` that keeps the eyes' opening between
+    MIN_EYE_NARROWING and MAX_EYE_WIDENING times their own: an eye opened further shows mostly synthesised
+    white and iris, one narrowed further reads as shut rather than squinting."""
+    lm = np.asarray(landmarks, np.float64)
+    own, apex = eye_opening(lm), eye_opening(lm + lids)
+    if own <= 0 or MIN_EYE_NARROWING * own <= apex <= MAX_EYE_WIDENING * own:
+        return 1.0
+    bound = MAX_EYE_WIDENING if apex > own else MIN_EYE_NARROWING
+    return float(np.clip((bound - 1.0) * own / (apex - own), 0.0, 1.0))
 
 
 def opening_limit(landmarks: np.ndarray, mouth: np.ndarray) -> float:
