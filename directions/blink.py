@@ -50,7 +50,7 @@ def eye_aspect_ratio(landmarks: np.ndarray) -> float:
 def measure_ear(images: torch.Tensor, side: int = LANDMARK_SIDE) -> np.ndarray:
     """EAR ``[N]`` (float64) of face images ``[N, C, H, W]`` in [-1, 1] (grey or RGB), each image
     upscaled (bicubic) to ``side`` x ``side`` and used whole as the face box."""
-    from inversion.landmarks import predict_landmarks  # noqa: PLC0415 (loads dlib's model on first use)
+    from inversion.faces.landmarks import predict_landmarks  # noqa: PLC0415 (loads dlib's model on first use)
 
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise LatentShapeError(f"images must be [N, 1 or 3, H, W], got {tuple(images.shape)}")

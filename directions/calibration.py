@@ -26,7 +26,7 @@ import torch
 
 from directions.evaluation import Describe, to_uint8_rgb
 from directions.labelled_latents import to_classifier_input
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 #: Share of calibration faces whose top class must become the target at the recommended strength
 #: (three in four: the emotion shows clearly, not just on the faces that were close to it).

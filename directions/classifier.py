@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from directions.emotions import EMOTIONS
-from inversion.errors import CheckpointError, FaceLatentError, ImageReadError
+from inversion.common.errors import CheckpointError, FaceLatentError, ImageReadError
 
 #: Where the shipped classifier lives (weights.pt, config.json, MODEL_CARD.md).
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "classifier"
@@ -155,7 +155,7 @@ def _resolve_model_files(path: str | os.PathLike | None) -> tuple[Path, Path]:
 def _load_network(weights: Path, arch: dict) -> EmotionNet:
     """An :class:`EmotionNet` of ``arch`` with the state dict in ``weights`` (float16 or float32; loaded as
     float32, tensors only: no code runs)."""
-    from inversion.safe_load import load_tensors  # noqa: PLC0415
+    from inversion.checkpoints.safe_load import load_tensors  # noqa: PLC0415
 
     model = build_model(arch)
     state = load_tensors(weights, "classifier weights file", CheckpointError)
@@ -230,7 +230,7 @@ class EmotionClassifier:
             config = json.loads(config_path.read_text())
             model = _load_network(weights, config["arch"])
             members = [_load_network(weights.parent / m["weights"], m["arch"]) for m in _members(config, views)]
-        except CheckpointError as err:  # already one line in the project's words (inversion.safe_load)
+        except CheckpointError as err:  # already one line in the project's words (inversion.checkpoints.safe_load)
             raise CheckpointError(f"cannot load the emotion classifier from {weights.parent}: {err}") from None
         except (OSError, ValueError, KeyError, RuntimeError, TypeError, EOFError, pickle.UnpicklingError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__

@@ -30,8 +30,8 @@ from PIL import Image, UnidentifiedImageError
 
 from directions.emotions import EMOTIONS
 from directions.fer2013 import read_fer2013
-from inversion.errors import FaceLatentError, ImageReadError
-from inversion.images import read_photo
+from inversion.common.errors import FaceLatentError, ImageReadError
+from inversion.common.images import read_photo
 
 #: Names accepted for each emotion in CSVs and folder names (lower case).
 EMOTION_ALIASES: dict[str, str] = {

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from directions.emotions import EMOTIONS
-from inversion.errors import FaceLatentError, IncompatibleModelError
+from inversion.common.errors import FaceLatentError, IncompatibleModelError
 
 FORMAT = "facelatent-directions"
 VERSION = 1
@@ -142,7 +142,7 @@ def now_iso() -> str:
 
 def atomic_torch_save(obj, path: Path) -> None:
     """``torch.save`` into a temporary file beside ``path``, then ``os.replace`` (no half-written file)."""
-    from inversion.output_files import atomic_output  # noqa: PLC0415
+    from inversion.common.output_files import atomic_output  # noqa: PLC0415
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +176,7 @@ def _direction_from_dict(emotion: str, raw: dict, space: str, num_ws: int, w_dim
 
 
 def _read_raw(path: Path) -> dict:
-    from inversion.safe_load import load_tensors  # noqa: PLC0415
+    from inversion.checkpoints.safe_load import load_tensors  # noqa: PLC0415
 
     raw = load_tensors(path, "direction file", DirectionFileError)
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
@@ -232,7 +232,7 @@ def export_interfacegan(directions: DirectionSet, out_dir: str | os.PathLike,
     if out_dir.exists() and not out_dir.is_dir():
         raise DirectionFileError(f"{out_dir} exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    from inversion.output_files import atomic_output  # noqa: PLC0415
+    from inversion.common.output_files import atomic_output  # noqa: PLC0415
 
     tag = "w" if directions.space == "w" else "wp"
     written = []

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 USAGES = ("Training", "PublicTest", "PrivateTest")
 

@@ -28,7 +28,7 @@ import torch
 from directions.direction_file import DirectionSet
 from directions.emotions import EMOTIONS
 from directions.labelled_latents import to_classifier_input
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 #: dlib's threshold: descriptors closer than this are (by dlib's LFW calibration) the same person.
 SAME_PERSON_THRESHOLD = 0.6

@@ -3,7 +3,7 @@
 Conventions
 -----------
 * ``landmarks``: dlib's 68 points, float ``[68, 2]`` (or ``[N, 68, 2]`` where noted), **photo
-  pixels, x right, y down** (as :func:`inversion.landmarks.predict_landmarks` returns them).
+  pixels, x right, y down** (as :func:`inversion.faces.landmarks.predict_landmarks` returns them).
 * **Canonical frame**: the face mapped by a similarity (scale, rotation, translation) onto the mean
   shape, fitted on the :data:`ANCHORS` (nose 27-35 and the four eye corners), which no basis vector
   moves. The mean shape is mirror-symmetric about x = 0, eyes level, outer eye corners (36, 45) about
@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from directions.emotions import EMOTIONS
-from inversion.errors import CheckpointError, FaceLatentError
+from inversion.common.errors import CheckpointError, FaceLatentError
 
 FORMAT = "facelatent-expression-basis/1"
 DEFAULT_DIR = Path(__file__).resolve().parent / "models" / "expression_basis"

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from directions.emotions import EMOTIONS, FER2013_TO_EMOTION_INDEX
-from inversion.errors import FaceLatentError, ImageReadError
+from inversion.common.errors import FaceLatentError, ImageReadError
 
 SIDE = 48
 SPLITS: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")

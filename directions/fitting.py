@@ -27,7 +27,7 @@ import torch
 
 from directions.emotions import EMOTIONS
 from directions.linear_svm import accuracy, choose_svm_c, train_linear_svm
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 METHODS: tuple[str, ...] = ("mean", "svm")
 SPACES: tuple[str, ...] = ("w", "w+")

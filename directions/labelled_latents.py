@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from directions.direction_file import atomic_torch_save
 from directions.emotions import EMOTIONS
 from directions.fitting import LatentShapeError, check_latents
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 Encode = Callable[[list], torch.Tensor]
 Classify = Callable[[torch.Tensor], torch.Tensor]
@@ -90,7 +90,7 @@ def load_labelled_latents(path: str | os.PathLike) -> LabelledLatents:
     path = Path(path)
     if not path.is_file():
         raise FaceLatentError(f"no such labelled-latents file: {path}")
-    from inversion.safe_load import load_tensors  # noqa: PLC0415
+    from inversion.checkpoints.safe_load import load_tensors  # noqa: PLC0415
 
     raw = load_tensors(path, "labelled-latents file")
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 
 from directions.emotions import TARGET_EMOTIONS
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 
 class EmotionSpecError(FaceLatentError):

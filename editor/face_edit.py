@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from editor.composite import tensors_to_images
-from inversion.alignment import align_face, face_quad
-from inversion.errors import FaceLatentError
+from inversion.faces.alignment import align_face, face_quad
+from inversion.common.errors import FaceLatentError
 
 #: Faces whose detector box is smaller than this (longer side, photo pixels) stay still.
 MIN_ANIMATED_FACE = 28
@@ -150,7 +150,7 @@ def invert_faces(G: nn.Module, faces: list[EditableFace], lpips: Optional[nn.Mod
     which other faces are animated). ``steps = 0`` keeps the starting latent and G's own noise.
     ``progress`` is called once per step.
     """
-    from inversion.projector import ProjectorConfig, estimate_w_stats, run_projection  # noqa: PLC0415
+    from inversion.projection.projector import ProjectorConfig, estimate_w_stats, run_projection  # noqa: PLC0415
 
     if not faces:
         return
@@ -180,7 +180,7 @@ def invert_faces(G: nn.Module, faces: list[EditableFace], lpips: Optional[nn.Mod
 def finish_faces(G: nn.Module, faces: list[EditableFace], lpips: Optional[nn.Module],
                  targets: Optional[torch.Tensor] = None) -> None:
     """Render each face's reference (its unedited latent) and, with ``lpips``, its distance to the target."""
-    from inversion.projector import lpips_distance  # noqa: PLC0415
+    from inversion.projection.projector import lpips_distance  # noqa: PLC0415
 
     for k, face in enumerate(faces):
         recon = render_latents(G, face.latent[None].to(G.mapping.w_avg.device), face.noise, face.synthesis)

@@ -11,7 +11,7 @@ Motion models (``options.motion``, :func:`choose_motion`):
 Stages of flow and paste (each a plain function of explicit inputs; the CLI only wires options and
 prints):
 
-1. **detect** faces and 68 landmarks (:func:`inversion.faces.find_faces`); faces smaller than
+1. **detect** faces and 68 landmarks (:func:`inversion.faces.detection.find_faces`); faces smaller than
    :data:`editor.face_edit.MIN_ANIMATED_FACE` stay still;
 2. **align** each chosen face with the generator's ``config["alignment"]`` variant, at the
    generator's resolution (to invert) and at the face's own size (to composite);
@@ -62,7 +62,7 @@ from editor.trajectory import (
     validate_timing,
 )
 from editor.video import encode_frames
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 Progress = Callable[[str, int, int], None]
 DEFAULT_STEPS = 40
@@ -147,7 +147,7 @@ def choose_faces(found: list, wanted: Optional[Sequence[int]], min_face: float) 
 
 def detect_stage(photo: np.ndarray, options: AnimateOptions, device: str):
     """Detect faces; returns (all detections, indices to animate, indices left still)."""
-    from inversion.faces import find_faces  # noqa: PLC0415
+    from inversion.faces.detection import find_faces  # noqa: PLC0415
 
     detection = find_faces(photo)
     found = detection.faces
@@ -182,7 +182,7 @@ def _scale_points(points, sx: float, sy: float) -> np.ndarray:
 
 
 def shrink_detections(photo: np.ndarray, found: list, max_side: int) -> tuple[np.ndarray, list]:
-    """The photo at :func:`output_size` and its detections (``inversion.faces.Face``) scaled with it."""
+    """The photo at :func:`output_size` and its detections (``inversion.faces.detection.Face``) scaled with it."""
     import dataclasses  # noqa: PLC0415
 
     size = output_size(photo.shape[1], photo.shape[0], max_side)

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from inversion.errors import FaceLatentError
-from inversion.output_files import atomic_output
+from inversion.common.errors import FaceLatentError
+from inversion.common.output_files import atomic_output
 
 #: File-name extension -> the Pillow format written for it.
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.interpolate import CubicSpline, PchipInterpolator
 
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 DEFAULT_DURATION = 4.0
 DEFAULT_FPS = 60.0

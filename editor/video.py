@@ -6,7 +6,7 @@ a CRF quality), at exactly the requested frame rate and with exactly the frames 
 yuv420p needs even dimensions: an odd width or height is padded by one column / row on the
 right / bottom (edge pixels repeated, or black) — never stretched — so the picture keeps its
 pixel grid at the top-left. The file is written under a temporary name in the destination
-folder (registered with :mod:`inversion.output_files`, the one mechanism for every output) and
+folder (registered with :mod:`inversion.common.output_files`, the one mechanism for every output) and
 renamed on success; an error, Ctrl-C, SIGTERM or SIGHUP inside the ``with`` block stops ffmpeg and
 removes it. ffmpeg's own log lines never reach the user: errors say in one line what failed.
 """
@@ -26,8 +26,8 @@ import imageio_ffmpeg
 import numpy as np
 
 from editor.preview import PreviewCollector
-from inversion.errors import FaceLatentError, ImageReadError
-from inversion.output_files import forget_temporary, register_temporary, temporary_name
+from inversion.common.errors import FaceLatentError, ImageReadError
+from inversion.common.output_files import forget_temporary, register_temporary, temporary_name
 
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")

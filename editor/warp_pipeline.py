@@ -27,7 +27,7 @@ from editor.trajectory import DEFAULT_INTENSITY, ONSET_RANGE, head_transforms
 from editor.video import encode_frames
 from editor.warp_compositor import WarpCompositor
 from editor.warp_face import WarpFace, prepare_warp_face
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 Progress = Callable[[str, int, int], None]
 #: The apex is the target expression itself at the default intensity; other intensities scale it.

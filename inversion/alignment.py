@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 VARIANTS = ("ffhq", "tight")
 TIGHT_EYE_SCALE = 1.42

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inversion.errors import CheckpointError
+from inversion.common.errors import CheckpointError
 
 FORMAT = "facelatent-encoder"
 DEFAULT_ENCODER_PATH = Path(__file__).resolve().parent / "models" / "default_generator" / "encoder.pt"

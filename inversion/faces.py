@@ -20,9 +20,9 @@ searched down to :attr:`FaceDetection.smallest_searched` instead, and ``complete
 
 Boxes: ``Face.box`` is the detector's box ``(x0, y0, x1, y1)``: for MTCNN exactly what the cascade
 regresses (facenet-pytorch's convention), for HOG the rectangle's pixel edges. ``Face.landmark_box``
-is the (HOG-style) box the 68-point model was run on; see :mod:`inversion.landmarks`. MTCNN faces
+is the (HOG-style) box the 68-point model was run on; see :mod:`inversion.faces.landmarks`. MTCNN faces
 whose eyes are tilted more than ``UPRIGHT_ABOVE_DEGREES`` (25) get their landmarks in a window of
-the detection image rotated upright (:func:`inversion.landmarks.upright_landmarks`, up to the
+the detection image rotated upright (:func:`inversion.faces.landmarks.upright_landmarks`, up to the
 ~60 degrees MTCNN still finds); their ``landmark_box`` is None.
 """
 
@@ -35,9 +35,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inversion import landmarks as lm
-from inversion.errors import FaceLatentError
-from inversion.mtcnn import DEFAULT_FACTOR, DEFAULT_THRESHOLDS, detect_mtcnn, load_mtcnn
+from inversion.faces import landmarks as lm
+from inversion.common.errors import FaceLatentError
+from inversion.faces.mtcnn import DEFAULT_FACTOR, DEFAULT_THRESHOLDS, detect_mtcnn, load_mtcnn
 
 DETECTORS = ("mtcnn", "hog")
 DEFAULT_MIN_FACE = 20
@@ -97,7 +97,7 @@ class FaceDetection:
 
 def _check_photo(photo: np.ndarray) -> None:
     if not isinstance(photo, np.ndarray) or photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
-        raise FaceLatentError("a photo must be a uint8 RGB array [H, W, 3] (use inversion.images.read_photo)")
+        raise FaceLatentError("a photo must be a uint8 RGB array [H, W, 3] (use inversion.common.images.read_photo)")
 
 
 def _reduced(photo: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:

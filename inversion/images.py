@@ -14,7 +14,7 @@ Conversions, stated once:
   (``out = a * rgb + (1 - a) * 255``, rounded), so transparent areas become white, not black.
 
 Anything that cannot be decoded completely (missing, empty, truncated, corrupt, not an image, an
-unsupported format, a decompression bomb) raises :class:`inversion.errors.ImageReadError` with one
+unsupported format, a decompression bomb) raises :class:`inversion.common.errors.ImageReadError` with one
 line that names the file.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from inversion.errors import ImageReadError
+from inversion.common.errors import ImageReadError
 
 #: Formats the project promises to read (Pillow may read a few more; those are accepted too).
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")

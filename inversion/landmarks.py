@@ -38,7 +38,7 @@ import cv2
 import dlib
 import numpy as np
 
-from inversion.errors import CheckpointError
+from inversion.common.errors import CheckpointError
 
 #: HOG box edges relative to the MTCNN box centre, in units of the MTCNN box height (l, t, r, b).
 MTCNN_TO_HOG = np.array([-0.4135, -0.3675, 0.4189, 0.4649])

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from inversion.errors import FaceLatentError, IncompatibleModelError
-from inversion.output_files import atomic_output
+from inversion.common.errors import FaceLatentError, IncompatibleModelError
+from inversion.common.output_files import atomic_output
 
 LATENTS_FORMAT = "facelatent-latents"
 LATENTS_VERSION = 1
@@ -129,7 +129,7 @@ def save_latents(path: Union[str, Path], data: LatentsFile) -> Path:
 
 
 def _read(path: Path) -> dict:
-    from inversion.safe_load import load_tensors  # noqa: PLC0415
+    from inversion.checkpoints.safe_load import load_tensors  # noqa: PLC0415
 
     if not path.is_file():
         raise LatentsFileError(f"latents file not found: {path}")
@@ -169,7 +169,7 @@ def face_generator(G: nn.Module, face: FaceLatent) -> nn.Module:
     """The generator to render ``face`` with: ``G`` itself, or a PTI-tuned copy when it has a delta."""
     if not face.pti_delta:
         return G
-    from inversion.pti import apply_delta
+    from inversion.projection.pti import apply_delta
     return apply_delta(G, face.pti_delta)
 
 

@@ -4,7 +4,7 @@ The distance between images ``x`` and ``y``:
 
 1. ScalingLayer: ``(img - shift) / scale`` per channel, with shift ``(-.030, -.088, -.188)`` and
    scale ``(.458, .448, .450)`` (maps [-1, 1] to ImageNet-normalised input);
-2. the backbone's five ReLU taps (:mod:`inversion.backbones`);
+2. the backbone's five ReLU taps (:mod:`inversion.projection.backbones`);
 3. each tap unit-normalised over channels at every pixel, ``f / (||f|| + 1e-10)`` (computed as
    ``f / sqrt(||f||^2 + 1e-20)`` so that the gradient stays finite where a pixel's features are all
    zero; the values agree with the reference to ~1e-10);
@@ -27,7 +27,7 @@ from torch import nn
 
 from inversion.assets.loaders import load_torch_state
 from inversion.assets.resolver import Progress
-from inversion.backbones import build_backbone, tap_channels
+from inversion.projection.backbones import build_backbone, tap_channels
 
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
@@ -45,7 +45,7 @@ class LPIPS(nn.Module):
 
     Weights come through :func:`inversion.assets.resolve_asset` (backbone: ``alexnet-imagenet`` /
     ``vgg16-imagenet``; heads: ``lpips-alex`` / ``lpips-vgg``), so a missing asset raises
-    :class:`inversion.errors.AssetMissingError`.
+    :class:`inversion.common.errors.AssetMissingError`.
     """
 
     def __init__(self, net: str = "alex", progress: Progress = None):

@@ -20,8 +20,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from inversion.errors import FaceLatentError
-from inversion.projector import ProjectionResult, ProjectorConfig, Seeds, run_projection, synthesize, to_wplus
+from inversion.common.errors import FaceLatentError
+from inversion.projection.projector import ProjectionResult, ProjectorConfig, Seeds, run_projection, synthesize, to_wplus
 
 
 def masked_projector_config(**overrides) -> ProjectorConfig:
@@ -32,7 +32,7 @@ def masked_projector_config(**overrides) -> ProjectorConfig:
 
 def project_masked(G: nn.Module, target: torch.Tensor, known: torch.Tensor, lpips: nn.Module,
                    config: Optional[ProjectorConfig] = None, *, seed: Seeds = 0, **kwargs) -> ProjectionResult:
-    """Project ``target`` counting only the pixels where ``known`` is 1; see :func:`inversion.projector.project`."""
+    """Project ``target`` counting only the pixels where ``known`` is 1; see :func:`inversion.projection.projector.project`."""
     if not bool((known > 0).any()):
         raise FaceLatentError("the mask of known pixels is empty: there is nothing to project")
     config = config or masked_projector_config()

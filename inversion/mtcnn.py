@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inversion.errors import CheckpointError
+from inversion.common.errors import CheckpointError
 
 DEFAULT_THRESHOLDS = (0.6, 0.7, 0.7)
 DEFAULT_FACTOR = 0.709

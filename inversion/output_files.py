@@ -29,7 +29,7 @@ import threading
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 PathLike = Union[str, "os.PathLike[str]"]
 _PENDING: set[Path] = set()

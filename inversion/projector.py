@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 SPACES = ("w", "w+")
 LPIPS_MAX_SIZE = 256
@@ -191,7 +191,7 @@ def target_distance(lpips: nn.Module, target: torch.Tensor):
     """A function ``images -> LPIPS [N]`` against a fixed ``target``, with its features computed once.
 
     Uses ``lpips.features`` / ``lpips.distance_from_features`` when the module has them (the
-    project's :class:`inversion.lpips.LPIPS`), else calls ``lpips(images, target)`` each time.
+    project's :class:`inversion.projection.lpips.LPIPS`), else calls ``lpips(images, target)`` each time.
     """
     if hasattr(lpips, "features") and hasattr(lpips, "distance_from_features"):
         with torch.no_grad():

@@ -12,7 +12,7 @@ near the pivot rendering as before, so edits around the pivot stay meaningful. F
 distance is the root mean square of the per-layer distances, so ``alpha`` means the same per layer.
 
 The radius ``alpha`` is measured in units of the generator's latent spread ``w_std`` (as the
-projector computes it, :func:`inversion.projector.estimate_w_stats`) unless
+projector computes it, :func:`inversion.projection.projector.estimate_w_stats`) unless
 ``locality_alpha_units="w"``. The paper's ``alpha = 30`` is in the W units of its 1024 px FFHQ
 generator; W's scale differs between generators (the embedded default generator has ``w_std``
 about 2.2, so 30 would probe 14 spreads away, far outside the latents it renders or edits). With
@@ -24,7 +24,7 @@ that changed, named as in ``G.state_dict()`` (``synthesis.b8.conv0.weight`` ...)
 float16 by default (see docs/BENCHMARKS.md for the error that costs). :func:`apply_delta` turns a
 generator and a delta into a tuned copy. The generator passed in is never modified.
 
-Images are NCHW float32 in [-1, 1]; noise maps as in :mod:`inversion.projector`.
+Images are NCHW float32 in [-1, 1]; noise maps as in :mod:`inversion.projection.projector`.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from typing import Iterator, Optional
 import torch
 from torch import nn
 
-from inversion.errors import FaceLatentError, IncompatibleModelError
-from inversion.projector import (
+from inversion.common.errors import FaceLatentError, IncompatibleModelError
+from inversion.projection.projector import (
     estimate_w_stats, pixel_distance, synthesize, target_distance, to_wplus,
 )
 

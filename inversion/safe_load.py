@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Type
 
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 _GLOBAL = re.compile(r"(?:GLOBAL|global)\s*:?\s*([A-Za-z_][\w.]*)")
 

@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     from directions.evaluation import DlibIdentity  # noqa: PLC0415
     from directions.expression_basis import load_default  # noqa: PLC0415
     from editor.warp_pipeline import distinctive_targets  # noqa: PLC0415
-    from inversion.faces import find_faces  # noqa: PLC0415
+    from inversion.faces.detection import find_faces  # noqa: PLC0415
     from judges import load_judges  # noqa: PLC0415
 
     clock = time.perf_counter()

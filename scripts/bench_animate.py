@@ -72,9 +72,9 @@ def main() -> None:
     from editor.face_edit import render_latents, full_noise
     from editor.pipeline import AnimateOptions, animate_photo
     from inversion.checkpoints import generator_identity, load_generator
-    from inversion.encoder import encoder_for
-    from inversion.images import read_photo
-    from inversion.lpips import LPIPS
+    from inversion.projection.encoder import encoder_for
+    from inversion.common.images import read_photo
+    from inversion.projection.lpips import LPIPS
 
     G = load_generator(args.generator, "cpu")
     tmp = Path(tempfile.mkdtemp(prefix="bench_animate_"))

@@ -134,10 +134,10 @@ def main() -> None:
     from directions.direction_file import load_directions  # noqa: PLC0415
     from editor.cli.animate import resolve_directions  # noqa: PLC0415
     from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
-    from inversion.encoder import encoder_for  # noqa: PLC0415
-    from inversion.errors import FaceLatentError  # noqa: PLC0415
-    from inversion.images import read_photo  # noqa: PLC0415
-    from inversion.lpips import LPIPS  # noqa: PLC0415
+    from inversion.projection.encoder import encoder_for  # noqa: PLC0415
+    from inversion.common.errors import FaceLatentError  # noqa: PLC0415
+    from inversion.common.images import read_photo  # noqa: PLC0415
+    from inversion.projection.lpips import LPIPS  # noqa: PLC0415
 
     try:
         G = load_generator(args.generator, "cpu")

@@ -9,7 +9,7 @@ a detection matching no label is a false detection. Landmark error: mean point d
 outer-eye-corner distance (points 36 and 45), averaged over the found faces.
 
 It also measures which box to give dlib's 68-point model for an MTCNN face (the ablation quoted
-in ``inversion/landmarks.py``) and times ``find_faces`` on 2008_001322.jpg resized to 1000x750.
+in ``inversion/faces/landmarks.py``) and times ``find_faces`` on 2008_001322.jpg resized to 1000x750.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ import cv2
 import numpy as np
 import torch
 
-from inversion import landmarks as lm
-from inversion.faces import find_faces, landmark_error, match_to_labels, read_imglab_xml
-from inversion.images import read_photo
-from inversion.mtcnn import detect_mtcnn, load_mtcnn
+from inversion.faces import landmarks as lm
+from inversion.faces.detection import find_faces, landmark_error, match_to_labels, read_imglab_xml
+from inversion.common.images import read_photo
+from inversion.faces.mtcnn import detect_mtcnn, load_mtcnn
 
 PHOTOS = ("2007_007763.jpg", "2008_001009.jpg", "2008_001322.jpg", "2008_002079.jpg")
 

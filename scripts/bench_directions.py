@@ -47,8 +47,8 @@ from directions.evaluation import DlibIdentity, evaluate_directions, format_tabl
 from directions.fitting import fit_emotion_directions  # noqa: E402
 from directions.labelled_latents import latents_from_samples  # noqa: E402
 from inversion.checkpoints import generator_identity, load_generator  # noqa: E402
-from inversion.errors import FaceLatentError  # noqa: E402
-from inversion.encoder import encoder_for  # noqa: E402
+from inversion.common.errors import FaceLatentError  # noqa: E402
+from inversion.projection.encoder import encoder_for  # noqa: E402
 
 #: SVM penalty for --heldout fits (cross-validating it on 1280-wide W+ features takes minutes per emotion).
 SVM_C = 0.01
@@ -138,9 +138,9 @@ def video_check(photo: str) -> int:
     import tempfile  # noqa: PLC0415
 
     from editor.video import read_video  # noqa: PLC0415
-    from inversion.alignment import align_face  # noqa: PLC0415
-    from inversion.faces import detect_faces  # noqa: PLC0415
-    from inversion.images import read_photo  # noqa: PLC0415
+    from inversion.faces.alignment import align_face  # noqa: PLC0415
+    from inversion.faces.detection import detect_faces  # noqa: PLC0415
+    from inversion.common.images import read_photo  # noqa: PLC0415
 
     clf = EmotionClassifier.load(None, "cpu")
     height = read_photo(photo).shape[0]

@@ -5,18 +5,18 @@ Held-out faces: the last ``--faces`` rows of ``../shared/data/faces128/faces128.
 as held out, so the default generator never saw them; asking for more is refused. Each 128 x 128
 grey crop is prepared as the generator expects it: for a ``config["alignment"] == "tight"``
 generator (the embedded default) it is re-aligned with ``prepare_face_data.align_grey`` (dlib's 68
-landmarks, ``inversion.alignment.align_face(..., variant="tight")``), the crop the generator was
+landmarks, ``inversion.faces.alignment.align_face(..., variant="tight")``), the crop the generator was
 trained on and the one ``facelatent invert`` / ``animate`` cut from photos; for other generators
 it is resized (area). Grey is repeated to RGB for 3-channel generators.
 
 Routes, each scored at step 0 (its start, G's constant noise) and every ``--every`` steps:
 
-* ``W`` and ``W+``: the default projector (:class:`inversion.projector.ProjectorConfig`, LPIPS
+* ``W`` and ``W+``: the default projector (:class:`inversion.projection.projector.ProjectorConfig`, LPIPS
   ``--lpips`` loss, noise maps optimised) from ``w_avg``, batches of ``--batch`` faces;
 * ``W+ from encoder``: the same projector started at the embedded encoder's W+
-  (:func:`inversion.encoder.encoder_for`; the route of ``facelatent animate`` and ``invert``);
+  (:func:`inversion.projection.encoder.encoder_for`; the route of ``facelatent animate`` and ``invert``);
   skipped for generators without an encoder;
-* ``W+ then PTI``: pivotal tuning (:class:`inversion.pti.PTIConfig` defaults, ``--pti-steps``) of
+* ``W+ then PTI``: pivotal tuning (:class:`inversion.projection.pti.PTIConfig` defaults, ``--pti-steps``) of
   each face from its final ``W+`` pivot and noise.
 
 Scores, means over the faces: LPIPS AlexNet, LPIPS VGG16, PSNR (dB, images in [-1, 1]). Also
@@ -49,10 +49,10 @@ import torch
 from PIL import Image
 
 from inversion.checkpoints import DEFAULT_GENERATOR_DIR, generator_identity, load_generator
-from inversion.encoder import encoder_for
-from inversion.lpips import LPIPS
-from inversion.projector import ProjectorConfig, estimate_w_stats, lpips_distance, project, psnr, synthesize, to_wplus
-from inversion.pti import PTIConfig, apply_delta, pivotal_tuning_steps, tuned_synthesis_copy, weight_delta
+from inversion.projection.encoder import encoder_for
+from inversion.projection.lpips import LPIPS
+from inversion.projection.projector import ProjectorConfig, estimate_w_stats, lpips_distance, project, psnr, synthesize, to_wplus
+from inversion.projection.pti import PTIConfig, apply_delta, pivotal_tuning_steps, tuned_synthesis_copy, weight_delta
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prepare_face_data import FACES128, HELD_OUT_FACES128, align_grey  # noqa: E402
@@ -224,7 +224,7 @@ def markdown(results: dict) -> str:
                          f"{row['psnr']:.2f} | {timing} |")
     if "encoder" in results["settings"]["routes"] and "W+ from encoder" not in results:
         lines += ["", "W+ from encoder: skipped, this generator has no matching encoder "
-                      "(`inversion.encoder.encoder_for`)."]
+                      "(`inversion.projection.encoder.encoder_for`)."]
     if "W+ then PTI" in results:
         pti = results["W+ then PTI"]
         lines += ["", f"PTI delta: {pti['delta_bytes_per_face'] / 1e3:.0f} KB per face in float16 (synthesis "

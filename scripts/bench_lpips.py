@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from inversion.lpips import LPIPS
+from inversion.projection.lpips import LPIPS
 
 
 def load(path: Path) -> torch.Tensor:

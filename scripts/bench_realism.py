@@ -87,8 +87,8 @@ def holdout_canvases(seed: int, per_canvas: int = 3) -> list[tuple[str, np.ndarr
 
 def plan_sources(count: int, seed: int, min_face: float) -> list[dict]:
     """The photos to animate and which detections in each, until ``count`` faces are taken."""
-    from inversion.images import read_photo  # noqa: PLC0415
-    from inversion.faces import find_faces  # noqa: PLC0415
+    from inversion.common.images import read_photo  # noqa: PLC0415
+    from inversion.faces.detection import find_faces  # noqa: PLC0415
     from editor.pipeline import choose_faces  # noqa: PLC0415
 
     canvases = iter(holdout_canvases(seed))
@@ -148,7 +148,7 @@ def apex_hold(motion, count: int) -> slice:
 
 def frame_faces(frame: np.ndarray, boxes) -> list:
     """The detections of ``frame`` matched to each animated face's box (None where not found)."""
-    from inversion.faces import detect_faces  # noqa: PLC0415
+    from inversion.faces.detection import detect_faces  # noqa: PLC0415
 
     found = [{"box": f.box, "face": f} for f in detect_faces(frame)]
     return [None if m is None else m["face"] for m in match_faces(boxes, found)]
@@ -157,7 +157,7 @@ def frame_faces(frame: np.ndarray, boxes) -> list:
 def target_probs(frame, faces, emotion: str, judges, clf) -> list[dict | None]:
     """p(target) per face: each judge and the shipped classifier."""
     from directions.emotions import EMOTIONS  # noqa: PLC0415
-    from inversion.alignment import align_face  # noqa: PLC0415
+    from inversion.faces.alignment import align_face  # noqa: PLC0415
 
     k, grey = EMOTIONS.index(emotion), judges_mod.to_grey(frame)
     out = []
@@ -176,7 +176,7 @@ def target_probs(frame, faces, emotion: str, judges, clf) -> list[dict | None]:
 
 def measure_clip(frames, result, emotion, judges, clf, identity, ceilings, every: int) -> list[dict]:
     """Every animated face's figures for one clip."""
-    from inversion.landmarks import box_from_landmarks  # noqa: PLC0415
+    from inversion.faces.landmarks import box_from_landmarks  # noqa: PLC0415
 
     boxes = [f.box for f in result.faces]
     first, last = frame_faces(frames[0], boxes), frame_faces(frames[-1], boxes)
@@ -281,8 +281,8 @@ def main() -> None:
     from editor.pipeline import AnimateOptions, animate_photo  # noqa: PLC0415
     from editor.video import read_video  # noqa: PLC0415
     from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
-    from inversion.encoder import encoder_for  # noqa: PLC0415
-    from inversion.lpips import LPIPS  # noqa: PLC0415
+    from inversion.projection.encoder import encoder_for  # noqa: PLC0415
+    from inversion.projection.lpips import LPIPS  # noqa: PLC0415
 
     commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
                             capture_output=True, text=True).stdout.strip() or "unknown"

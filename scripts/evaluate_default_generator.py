@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 from inversion.checkpoints import load_generator
-from inversion.encoder import encoder_for
-from inversion.lpips import LPIPS
-from inversion.projector import ProjectorConfig, project, psnr
+from inversion.projection.encoder import encoder_for
+from inversion.projection.lpips import LPIPS
+from inversion.projection.projector import ProjectorConfig, project, psnr
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -95,7 +95,7 @@ def samples(G, num: int, seed: int, psi: float = 1.0) -> torch.Tensor:
 def detection_share(images: torch.Tensor) -> float:
     import cv2
 
-    from inversion.faces import detect_faces
+    from inversion.faces.detection import detect_faces
 
     found = 0
     for img in images:

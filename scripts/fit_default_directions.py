@@ -49,8 +49,8 @@ from directions.encoded_faces import encode_images, fer_faces, pick  # noqa: E40
 from directions.evaluation import DlibIdentity  # noqa: E402
 from directions.fitting import expand_direction, fit_emotion_directions, latent_features, orthogonalize  # noqa: E402
 from inversion.checkpoints import generator_identity, load_generator  # noqa: E402
-from inversion.errors import FaceLatentError  # noqa: E402
-from inversion.encoder import encoder_for  # noqa: E402
+from inversion.common.errors import FaceLatentError  # noqa: E402
+from inversion.projection.encoder import encoder_for  # noqa: E402
 
 OUT = ROOT / "directions" / "models" / "default_directions" / "directions.pt"
 DATA = Path("/work/runs/facedata/faces64.npz")

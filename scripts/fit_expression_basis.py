@@ -5,7 +5,7 @@ Stages (each caches its output under ``--work``, default ``/work/runs/expression
 1. ``extract``: dlib's 68 landmarks on every FER2013 face (48 px grey, upscaled x4 with bicubic
    interpolation) and every faces128 face (128 px grey). The faces are tight crops, so the image is
    padded (replicated border) and the whole crop is the first box; the landmarks found there give a
-   HOG-style box (``inversion.landmarks.box_from_landmarks``) and the landmarks are predicted again
+   HOG-style box (``inversion.faces.landmarks.box_from_landmarks``) and the landmarks are predicted again
    in it. Chosen by measurement against landmarks in dlib's own HOG boxes (where HOG finds the face,
    300 faces per source; mean error / outer-eye-corner distance):
 
@@ -60,7 +60,7 @@ def _rgb(grey: np.ndarray) -> np.ndarray:
 
 def detect(grey: np.ndarray, upscale: float, shift: float = 0.0) -> np.ndarray:
     """68 landmarks of a tight grey crop, in the crop's own pixels (see stage 1)."""
-    from inversion.landmarks import box_from_landmarks, predict_landmarks
+    from inversion.faces.landmarks import box_from_landmarks, predict_landmarks
 
     if upscale != 1:
         grey = cv2.resize(grey, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC)

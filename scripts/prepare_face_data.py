@@ -1,6 +1,6 @@
 """Align the training faces for the default generator: faces128 + FER2013 → one uint8 array.
 
-Every face is re-aligned with the project's own tight aligner (``inversion.alignment.align_face``,
+Every face is re-aligned with the project's own tight aligner (``inversion.faces.alignment.align_face``,
 ``variant="tight"``), so the generator is trained on exactly the crop the editor produces:
 
 * the 68 dlib landmarks are predicted with the whole crop as the box (faces128 crops are tight face
@@ -39,8 +39,8 @@ from PIL import Image
 
 from directions.datasets import emotion_index
 from directions.fer2013 import read_fer2013
-from inversion.alignment import align_face
-from inversion.landmarks import predict_landmarks
+from inversion.faces.alignment import align_face
+from inversion.faces.landmarks import predict_landmarks
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FACES128 = SHARED / "data" / "faces128" / "faces128.tar"

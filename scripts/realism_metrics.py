@@ -85,7 +85,7 @@ def skin_paint(first: np.ndarray, last: np.ndarray, box, landmarks_last: np.ndar
 def landmark_jitter(frames: np.ndarray, edges, every: int) -> float:
     """RMS second difference over time (px) of dlib's 68 landmarks, found in the fixed box ``edges``
     on every ``every``-th frame of ``frames`` (the clip's last half)."""
-    from inversion.landmarks import predict_landmarks  # noqa: PLC0415
+    from inversion.faces.landmarks import predict_landmarks  # noqa: PLC0415
 
     points = np.stack([predict_landmarks(np.ascontiguousarray(f), edges) for f in frames[::every]])
     if len(points) < 3:

@@ -1,7 +1,7 @@
 """Train the embedded default generator and its encoder on the CPU (the SplitGAN route).
 
 ``G`` (the project's StyleGAN2, 64 px grey, tight alignment) is trained jointly with an encoder ``E``
-(:mod:`inversion.encoder`) as its decoder: reconstruction L1 + LPIPS (alex, grey repeated to RGB) of
+(:mod:`inversion.projection.encoder`) as its decoder: reconstruction L1 + LPIPS (alex, grey repeated to RGB) of
 ``G.synthesis(E(x))`` against real aligned faces, plus a light non-saturating adversarial loss (the
 project's discriminator ``D``, lazy R1) on reconstructions and on random samples ``G(mapping(z))``.
 Latent regularisers keep ``E``'s W+ close to one W (per-layer offsets shrink) and close to the
@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from inversion.checkpoints.native import atomic_torch_save, build_generator
-from inversion.encoder import Encoder
+from inversion.projection.encoder import Encoder
 from inversion.networks.discriminator import Discriminator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,7 +223,7 @@ def snapshot(state: dict, held: torch.Tensor, args) -> None:
 def train(args) -> None:
     torch.set_num_threads(args.threads)
     args.run.mkdir(parents=True, exist_ok=True)
-    from inversion.lpips import LPIPS
+    from inversion.projection.lpips import LPIPS
 
     faces, held = load_training_faces(args.data)
     state = build(args)
@@ -273,7 +273,7 @@ def export(args) -> None:
     """last.pt's G_ema + E_ema → ``args.export_dir`` (weights.pt, config.json, encoder.pt)."""
     from inversion.checkpoints import generator_identity, load_generator
     from inversion.checkpoints.native import save_generator
-    from inversion.encoder import save_encoder
+    from inversion.projection.encoder import save_encoder
 
     blob = torch.load(args.run / "last.pt", map_location="cpu", weights_only=True)
     G = build_generator(blob["g_config"])

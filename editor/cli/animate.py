@@ -20,7 +20,7 @@ from typing import Annotated, Optional
 import typer
 
 from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info, parse_faces
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 DEFAULT_DIRECTIONS_DIR = Path(__file__).resolve().parents[2] / "directions" / "models" / "default_directions"
 
@@ -108,7 +108,7 @@ def check_outputs(video: Path, preview: Optional[Path], video_option: str = "-o"
     """Refuse, before any work, a video name that is not .mp4, a preview extension that is not an image
     format, and any output that cannot be written (missing or read-only folder, a folder's name)."""
     from editor.preview import image_format  # noqa: PLC0415
-    from inversion.output_files import check_output_file  # noqa: PLC0415
+    from inversion.common.output_files import check_output_file  # noqa: PLC0415
 
     if video.suffix.lower() != ".mp4":
         raise FaceLatentError(f"{video_option} {video}: the video must be an .mp4 file")
@@ -122,7 +122,7 @@ def check_outputs(video: Path, preview: Optional[Path], video_option: str = "-o"
 
 def search_limit(width: int, height: int) -> Optional[str]:
     """The one-line notice printed when the photo is too large to search fully for faces, else None."""
-    from inversion.faces import DEFAULT_MIN_FACE, search_notice, search_plan  # noqa: PLC0415
+    from inversion.faces.detection import DEFAULT_MIN_FACE, search_notice, search_plan  # noqa: PLC0415
 
     plan = search_plan(width, height, DEFAULT_MIN_FACE)
     return None if plan.complete else search_notice(width, height, plan.smallest, DEFAULT_MIN_FACE)
@@ -186,8 +186,8 @@ def animate(
     from editor.pipeline import MOTION_MODELS, AnimateOptions  # noqa: PLC0415
     from editor.trajectory import fresh_seed, validate_timing  # noqa: PLC0415
     from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
-    from inversion.devices import pick_device  # noqa: PLC0415
-    from inversion.images import read_photo  # noqa: PLC0415
+    from inversion.common.devices import pick_device  # noqa: PLC0415
+    from inversion.common.images import read_photo  # noqa: PLC0415
 
     spec = parse_emotion_spec(emotion)
     if motion not in MOTION_MODELS:
@@ -241,8 +241,8 @@ def _run(image, G, direction_set, out: Path, options, latents_path: Optional[Pat
 
 def _lpips(G, options, encoder):
     """LPIPS for the projector steps; without its weights (offline) the encoder's latents alone, said once."""
-    from inversion.errors import AssetMissingError  # noqa: PLC0415
-    from inversion.lpips import LPIPS  # noqa: PLC0415
+    from inversion.common.errors import AssetMissingError  # noqa: PLC0415
+    from inversion.projection.lpips import LPIPS  # noqa: PLC0415
     if options.steps == 0:
         return None
     try:
@@ -258,7 +258,7 @@ def _lpips(G, options, encoder):
 def _encoder(G):
     """The embedded encoder when ``G`` is the generator it was trained for, else None."""
     try:
-        from inversion.encoder import encoder_for  # noqa: PLC0415
+        from inversion.projection.encoder import encoder_for  # noqa: PLC0415
     except ImportError:
         return None
     return encoder_for(G, G.mapping.w_avg.device)

@@ -38,7 +38,7 @@ import torch
 import typer
 
 from editor.cli.common import DeviceOption, JsonOption, handle_user_errors, info
-from inversion.errors import FaceLatentError, ImageReadError
+from inversion.common.errors import FaceLatentError, ImageReadError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -89,7 +89,7 @@ def classify(
 ) -> None:
     """Classify the emotion of faces: crops, photos, videos, or a FER2013 CSV (accuracy)."""
     from directions.classifier import EmotionClassifier  # noqa: PLC0415 (keeps --help fast)
-    from inversion.devices import pick_device  # noqa: PLC0415
+    from inversion.common.devices import pick_device  # noqa: PLC0415
 
     views = "fast" if fast else "accurate"
     webcam = _webcam_index(str(input))
@@ -108,7 +108,7 @@ def classify(
     if output is not None and attack is None:
         raise FaceLatentError("-o/--output is only used with --attack")
     if output is not None:
-        from inversion.output_files import check_output_file  # noqa: PLC0415
+        from inversion.common.output_files import check_output_file  # noqa: PLC0415
         if output.suffix.lower() != ".png":
             raise FaceLatentError(f"-o {output}: --attack writes a .png (lossless; JPEG would undo the change)")
         check_output_file(output, "-o")
@@ -168,7 +168,7 @@ def _image_paths(input: Path) -> list[Path]:
 
 def _classify_crops(clf, paths: list[Path], batch: int = 64) -> list[dict]:
     """Each whole image is one face; box [0, 0, W, H]."""
-    from inversion.images import read_photo  # noqa: PLC0415
+    from inversion.common.images import read_photo  # noqa: PLC0415
 
     results = []
     for i in range(0, len(paths), batch):
@@ -183,8 +183,8 @@ def _classify_crops(clf, paths: list[Path], batch: int = 64) -> list[dict]:
 def _faces_in_photo(clf, photo: np.ndarray, device: str) -> list[dict]:
     """Detect, align tightly (48 px) and classify every face of an RGB photo, left to right."""
     try:
-        from inversion.alignment import align_face  # noqa: PLC0415
-        from inversion.faces import detect_faces  # noqa: PLC0415
+        from inversion.faces.alignment import align_face  # noqa: PLC0415
+        from inversion.faces.detection import detect_faces  # noqa: PLC0415
     except ImportError as err:
         raise FaceLatentError(f"face detection/alignment is not available in this build ({err}); "
                               "classify face crops with --aligned") from None
@@ -198,7 +198,7 @@ def _faces_in_photo(clf, photo: np.ndarray, device: str) -> list[dict]:
 
 
 def _classify_photos(clf, paths: list[Path], device: str) -> list[dict]:
-    from inversion.images import read_photo  # noqa: PLC0415
+    from inversion.common.images import read_photo  # noqa: PLC0415
 
     return [{"path": str(p), "faces": _faces_in_photo(clf, read_photo(p), device)} for p in paths]
 
@@ -247,7 +247,7 @@ def _format_csv_report(report: dict) -> str:
 def _write_png_atomic(image: np.ndarray, output: Path) -> None:
     from PIL import Image  # noqa: PLC0415
 
-    from inversion.output_files import atomic_output  # noqa: PLC0415
+    from inversion.common.output_files import atomic_output  # noqa: PLC0415
 
     with atomic_output(output) as tmp:
         Image.fromarray(image).save(tmp, format="PNG")
@@ -256,7 +256,7 @@ def _write_png_atomic(image: np.ndarray, output: Path) -> None:
 def _attack(clf, input: Path, target: str, output: Optional[Path]) -> dict:
     from directions.classifier import targeted_attack  # noqa: PLC0415
     from directions.emotions import EMOTIONS  # noqa: PLC0415
-    from inversion.images import read_photo  # noqa: PLC0415
+    from inversion.common.images import read_photo  # noqa: PLC0415
 
     if output is None:
         raise FaceLatentError("--attack needs -o OUT.png")

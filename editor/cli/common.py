@@ -1,6 +1,6 @@
 """What every command shares: option aliases, user-error handling and console output.
 
-Commands raise :class:`inversion.errors.FaceLatentError` (or let ``OSError`` escape) for bad input;
+Commands raise :class:`inversion.common.errors.FaceLatentError` (or let ``OSError`` escape) for bad input;
 ``@handle_user_errors`` turns those into one line on stderr and exit code 1, never a traceback.
 """
 
@@ -14,8 +14,8 @@ from typing import Annotated, Callable, Optional, TypeVar
 import typer
 
 from cuda_ops import OpsUnavailableError
-from inversion.errors import FaceLatentError
-from inversion.output_files import Stopped, stop_on_signals
+from inversion.common.errors import FaceLatentError
+from inversion.common.output_files import Stopped, stop_on_signals
 
 F = TypeVar("F", bound=Callable)
 

@@ -11,7 +11,7 @@ import numpy as np
 import typer
 
 from editor.cli.common import JsonOption, handle_user_errors, info
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 
 class Detector(str, Enum):
@@ -41,9 +41,9 @@ def detect(
     Coordinates are in the photo's pixels (x right, y down, pixel centres at integers).
     """
     from editor.preview import image_format
-    from inversion.faces import find_faces, search_notice
-    from inversion.images import read_photo
-    from inversion.output_files import check_output_file
+    from inversion.faces.detection import find_faces, search_notice
+    from inversion.common.images import read_photo
+    from inversion.common.output_files import check_output_file
 
     if annotate is not None:
         check_output_file(annotate, "--annotate")

@@ -22,7 +22,7 @@ import typer
 
 from directions.emotions import EMOTIONS, TARGET_EMOTIONS
 from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, check_seed, handle_user_errors, info
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 directions_app = typer.Typer(name="directions", no_args_is_help=True, add_completion=False,
                              help="Learn, inspect, evaluate and export emotion directions.")
@@ -72,7 +72,7 @@ def parse_strengths(text: str) -> list[float]:
 
 def _load_generator(path, device):
     from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
-    from inversion.devices import pick_device  # noqa: PLC0415
+    from inversion.common.devices import pick_device  # noqa: PLC0415
 
     G = load_generator(path, pick_device(device))
     return G, generator_identity(G)
@@ -80,7 +80,7 @@ def _load_generator(path, device):
 
 def _load_classifier(path, device):
     from directions.classifier import EmotionClassifier  # noqa: PLC0415
-    from inversion.devices import pick_device  # noqa: PLC0415
+    from inversion.common.devices import pick_device  # noqa: PLC0415
 
     return EmotionClassifier.load(path, pick_device(device))
 
@@ -90,8 +90,8 @@ def _face_to_target(face: np.ndarray, G, align: bool) -> Optional[torch.Tensor]:
     import cv2  # noqa: PLC0415
 
     if align:
-        from inversion.alignment import align_face  # noqa: PLC0415
-        from inversion.faces import detect_faces  # noqa: PLC0415
+        from inversion.faces.alignment import align_face  # noqa: PLC0415
+        from inversion.faces.detection import detect_faces  # noqa: PLC0415
 
         faces = detect_faces(face, min_face=8)
         if not faces:
@@ -109,8 +109,8 @@ def _face_to_target(face: np.ndarray, G, align: bool) -> Optional[torch.Tensor]:
 def make_projector_encode(G, space: str, steps: int, seed: int, align: bool, lpips_net: str):
     """An ``encode(list of uint8 RGB faces) -> latents`` callable running the project's projector;
     faces without a detected face (with ``align``) come back as NaN rows."""
-    from inversion.lpips import LPIPS  # noqa: PLC0415
-    from inversion.projector import ProjectorConfig, estimate_w_stats, run_projection  # noqa: PLC0415
+    from inversion.projection.lpips import LPIPS  # noqa: PLC0415
+    from inversion.projection.projector import ProjectorConfig, estimate_w_stats, run_projection  # noqa: PLC0415
 
     device = G.mapping.w_avg.device
     lpips = LPIPS(lpips_net).to(device)
@@ -198,7 +198,7 @@ def train(
     from directions.fitting import METHODS, SPACES, fit_emotion_directions, parse_layers  # noqa: PLC0415
     from directions.labelled_latents import save_labelled_latents  # noqa: PLC0415
 
-    from inversion.output_files import check_output_file  # noqa: PLC0415
+    from inversion.common.output_files import check_output_file  # noqa: PLC0415
 
     if method not in METHODS or space not in SPACES:
         raise FaceLatentError(f"--method must be {' or '.join(METHODS)} and --space {' or '.join(SPACES)}")
@@ -268,7 +268,7 @@ def load_eval_latents(paths: list[Path], identity: str, num_ws: int) -> torch.Te
     """Latents to edit from files: ``facelatent invert`` latents files (each face's W or W+ latent;
     PTI tuning is not applied) or labelled-latents files. Refused when made with another generator."""
     from directions.labelled_latents import load_labelled_latents  # noqa: PLC0415
-    from inversion.safe_load import load_tensors  # noqa: PLC0415
+    from inversion.checkpoints.safe_load import load_tensors  # noqa: PLC0415
 
     rows = []
     for path in paths:
@@ -340,7 +340,7 @@ def export(file: Annotated[Path, typer.Argument(help="Direction file (.pt).")],
            out_dir: Annotated[Path, typer.Argument(help="Folder for the InterFaceGAN .npy boundaries.")]) -> None:
     """Write one InterFaceGAN boundary per emotion: <emotion>_<w|wp>_boundary.npy, float32 [1, D]."""
     from directions.direction_file import export_interfacegan, load_directions  # noqa: PLC0415
-    from inversion.output_files import check_output_folder  # noqa: PLC0415
+    from inversion.common.output_files import check_output_folder  # noqa: PLC0415
 
     check_output_folder(out_dir, "OUT_DIR")
     for path in export_interfacegan(load_directions(file), out_dir):

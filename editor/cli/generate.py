@@ -19,7 +19,7 @@ import torch
 import typer
 
 from editor.cli.common import DeviceOption, GeneratorOption, SeedOption, handle_user_errors, info
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 MAX_IMAGES = 100_000
 NOISE_MODES = ("const", "random", "none")
@@ -90,7 +90,7 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 def _atomic(path: Path, write) -> None:
-    from inversion.output_files import atomic_output
+    from inversion.common.output_files import atomic_output
 
     with atomic_output(path) as tmp:
         write(tmp)
@@ -104,7 +104,7 @@ def _save_png(path: Path, image: np.ndarray) -> None:
 
 def _output_kind(output: Path) -> str:
     """"folder", "png" or "npy" for ``-o``, after checking that it can be written (before any work)."""
-    from inversion.output_files import check_output_file, check_output_folder
+    from inversion.common.output_files import check_output_file, check_output_folder
 
     if output.is_dir() or output.suffix == "":
         check_output_folder(output, "-o")
@@ -180,7 +180,7 @@ def generate(
 ) -> None:
     """Generate images for seeds, z vectors or w latents (seeds match the official StyleGAN2-ADA generate.py)."""
     from inversion.checkpoints import load_generator
-    from inversion.devices import pick_device
+    from inversion.common.devices import pick_device
 
     if sum(x is not None for x in (seeds, z, w)) != 1:
         raise FaceLatentError("give exactly one of --seeds, --z or --w")

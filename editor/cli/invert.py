@@ -2,10 +2,10 @@
 
 Pipeline: read the photo → detect faces (left to right) → align each with the generator's
 ``config["alignment"]`` variant at the generator's resolution → project all chosen faces in one
-batch (W or W+, LPIPS VGG16, :mod:`inversion.projector`) → optional pivotal tuning per face
-(:mod:`inversion.pti`) → reconstruction metrics → the latents file (:mod:`inversion.latents_file`).
+batch (W or W+, LPIPS VGG16, :mod:`inversion.projection.projector`) → optional pivotal tuning per face
+(:mod:`inversion.projection.pti`) → reconstruction metrics → the latents file (:mod:`inversion.latents_file`).
 The projection starts from the embedded encoder's W+ (W: its mean over layers) when the generator
-is the one it was trained for (:func:`inversion.encoder.encoder_for`; the embedded default), else
+is the one it was trained for (:func:`inversion.projection.encoder.encoder_for`; the embedded default), else
 from ``w_avg``; ``--no-encoder`` always starts from ``w_avg``.
 ``--aligned`` takes the whole photo as one already aligned face crop (resized to the generator's
 resolution; alignment ``"none"``, its forward transform the resize).
@@ -30,7 +30,7 @@ import torch
 import typer
 
 from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info, parse_faces
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 # Defaults measured in docs/BENCHMARKS.md (Inversion): from the encoder's start, 100 VGG16 steps take
 # about 13 s of CPU for one face of the embedded 64 px generator (300 steps: about 30 s, over the 20 s
@@ -92,8 +92,8 @@ def aligned_input(photo: np.ndarray, size: int) -> dict:
 
 def detected_inputs(photo: np.ndarray, size: int, variant: str, faces: Optional[str], device: str) -> list[dict]:
     """Detect, choose and align the faces of ``photo``; one dict per face (see :func:`aligned_input`)."""
-    from inversion.alignment import align_face  # noqa: PLC0415
-    from inversion.faces import detect_faces  # noqa: PLC0415
+    from inversion.faces.alignment import align_face  # noqa: PLC0415
+    from inversion.faces.detection import detect_faces  # noqa: PLC0415
     found = detect_faces(photo)
     if not found:
         raise FaceLatentError("no face found in the photo; if it is already an aligned face crop, use --aligned")
@@ -140,10 +140,10 @@ def invert_faces(G, lpips, faces: list[dict], space: str, steps: int, pti_steps:
     The projection starts from ``encoder``'s latents (:func:`encoder_start`), or ``w_avg`` without one.
     """
     from inversion.latents_file import FaceLatent  # noqa: PLC0415
-    from inversion.projector import (  # noqa: PLC0415
+    from inversion.projection.projector import (  # noqa: PLC0415
         ProjectorConfig, estimate_w_stats, lpips_distance, psnr, run_projection, synthesize, to_wplus,
     )
-    from inversion.pti import PTIConfig, pivotal_tuning  # noqa: PLC0415
+    from inversion.projection.pti import PTIConfig, pivotal_tuning  # noqa: PLC0415
     device = G.mapping.w_avg.device
     targets = torch.cat([image_to_tensor(f["image"], G.img_channels) for f in faces]).to(device)
     w_stats = estimate_w_stats(G)
@@ -184,8 +184,8 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 
 def check_outputs(out: Path, export: bool, reconstruction: Optional[Path], option: str) -> None:
-    """Refuse, before any work, outputs that cannot be written (see inversion.output_files)."""
-    from inversion.output_files import check_output_file, check_output_folder  # noqa: PLC0415
+    """Refuse, before any work, outputs that cannot be written (see inversion.common.output_files)."""
+    from inversion.common.output_files import check_output_file, check_output_folder  # noqa: PLC0415
 
     check_output_file(out, option)
     if export:
@@ -233,11 +233,11 @@ def invert(
 ) -> None:
     """Invert every face of PHOTO into the generator's latent space and save a latents file."""
     from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
-    from inversion.devices import pick_device  # noqa: PLC0415
-    from inversion.encoder import encoder_for  # noqa: PLC0415
-    from inversion.images import read_photo  # noqa: PLC0415
+    from inversion.common.devices import pick_device  # noqa: PLC0415
+    from inversion.projection.encoder import encoder_for  # noqa: PLC0415
+    from inversion.common.images import read_photo  # noqa: PLC0415
     from inversion.latents_file import LatentsFile, export_projected_w, save_latents  # noqa: PLC0415
-    from inversion.lpips import LPIPS  # noqa: PLC0415
+    from inversion.projection.lpips import LPIPS  # noqa: PLC0415
 
     out = output or default_output(photo)
     check_outputs(out, export, save_reconstruction, "-o" if output is not None else "the output")

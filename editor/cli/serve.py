@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from editor.cli.common import handle_user_errors, info
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

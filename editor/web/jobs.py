@@ -44,7 +44,7 @@ def options_for(settings: dict):
     from editor.emotion_spec import parse_emotion_spec  # noqa: PLC0415
     from editor.pipeline import AnimateOptions  # noqa: PLC0415
     from editor.trajectory import validate_timing  # noqa: PLC0415
-    from inversion.errors import FaceLatentError  # noqa: PLC0415
+    from inversion.common.errors import FaceLatentError  # noqa: PLC0415
 
     spec = parse_emotion_spec(emotion_text(settings))
     validate_timing(settings["duration"], settings["fps"], settings["intensity"])
@@ -80,8 +80,8 @@ def run_job(data: str, job_id: str) -> str:
     import torch  # noqa: PLC0415
 
     from editor.pipeline import animate_photo  # noqa: PLC0415
-    from inversion.errors import FaceLatentError  # noqa: PLC0415
-    from inversion.images import read_photo  # noqa: PLC0415
+    from inversion.common.errors import FaceLatentError  # noqa: PLC0415
+    from inversion.common.images import read_photo  # noqa: PLC0415
 
     store = Store(Path(data))
     job_id = checked_id(job_id)

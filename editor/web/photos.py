@@ -65,8 +65,8 @@ def header_check(path: Path, max_pixels: int) -> None:
 
 def decode(path: Path):
     """The photo as uint8 RGB (read_photo), or UploadRefused(400) with one line."""
-    from inversion.errors import ImageReadError  # noqa: PLC0415
-    from inversion.images import read_photo  # noqa: PLC0415
+    from inversion.common.errors import ImageReadError  # noqa: PLC0415
+    from inversion.common.images import read_photo  # noqa: PLC0415
 
     try:
         return read_photo(path)
@@ -82,7 +82,7 @@ def detect(photo) -> list[dict]:
     import torch  # noqa: PLC0415
 
     from editor.face_edit import MIN_ANIMATED_FACE, too_small  # noqa: PLC0415
-    from inversion.faces import find_faces  # noqa: PLC0415
+    from inversion.faces.detection import find_faces  # noqa: PLC0415
 
     with _DETECT_LOCK:
         before = torch.get_num_threads()

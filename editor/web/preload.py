@@ -16,13 +16,13 @@ torch.set_num_threads(1)  # no thread pool in the process that forks (jobs set t
 import editor.pipeline  # noqa: F401, E402
 import editor.warp_pipeline  # noqa: F401, E402
 import editor.web.jobs  # noqa: F401, E402
-import inversion.faces  # noqa: F401, E402
+import inversion.faces.detection  # noqa: F401, E402
 
 with contextlib.suppress(Exception):
-    from inversion.mtcnn import load_mtcnn
+    from inversion.faces.mtcnn import load_mtcnn
     load_mtcnn()
 with contextlib.suppress(Exception):
-    from inversion.landmarks import load_shape_predictor
+    from inversion.faces.landmarks import load_shape_predictor
     load_shape_predictor()
 with contextlib.suppress(Exception):
     from directions.expression_basis import load_default

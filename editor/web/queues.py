@@ -23,7 +23,7 @@ import time
 from typing import Optional
 
 from editor.web.store import FINAL, Store
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 QUEUE_NAME = "facelatent"
 #: RQ: the longest a job may run, and how long RQ keeps its record (seconds).

@@ -181,7 +181,7 @@ async def preview(photo_id: str, request: Request):
 @api.post("/api/jobs", status_code=202)
 async def start_job(body: JobRequest, request: Request):
     from editor.web.jobs import options_for  # noqa: PLC0415
-    from inversion.errors import FaceLatentError  # noqa: PLC0415
+    from inversion.common.errors import FaceLatentError  # noqa: PLC0415
 
     store, queue = request.app.state.store, request.app.state.queue
     record = store.upload_info(body.photo)

@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 #: Statuses a job goes through; the last two are final.
 STATUSES = ("queued", "running", "done", "failed")

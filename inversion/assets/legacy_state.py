@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inversion.errors import CheckpointError
+from inversion.common.errors import CheckpointError
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from inversion.assets.resolver import Progress, resolve_asset
-from inversion.errors import CheckpointError
+from inversion.common.errors import CheckpointError
 
 # The conv layers' indices inside torchvision's ``features`` Sequential, in order.
 ALEXNET_CONV_INDICES = (0, 3, 6, 8, 10)

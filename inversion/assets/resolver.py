@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from inversion.errors import AssetMissingError
+from inversion.common.errors import AssetMissingError
 
 Progress = Optional[Callable[[str], None]]
 

@@ -22,7 +22,7 @@ import torch
 
 from inversion.checkpoints import native, official, rosinality
 from inversion.checkpoints.safe_pickle import load_safe_pickle
-from inversion.errors import CheckpointError, FaceLatentError
+from inversion.common.errors import CheckpointError, FaceLatentError
 
 DEFAULT_GENERATOR_DIR = Path(__file__).resolve().parents[1] / "models" / "default_generator"
 _LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
@@ -35,7 +35,7 @@ def _device(device: Union[None, str, torch.device]) -> torch.device:
         return torch.device("cpu")
     if isinstance(device, torch.device):
         return device
-    from inversion.devices import pick_device
+    from inversion.common.devices import pick_device
     return pick_device(device)
 
 

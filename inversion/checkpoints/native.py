@@ -22,7 +22,7 @@ from typing import Union
 
 import torch
 
-from inversion.errors import CheckpointError
+from inversion.common.errors import CheckpointError
 
 FORMAT = "facelatent-generator"
 VERSION = 1
@@ -79,7 +79,7 @@ def load_native_folder(folder: Path) -> torch.nn.Module:
 
 def torch_load_safe(path: Path):
     """``torch.load(path, weights_only=True)`` on the CPU, failures as one CheckpointError line."""
-    from inversion.safe_load import load_tensors  # noqa: PLC0415
+    from inversion.checkpoints.safe_load import load_tensors  # noqa: PLC0415
 
     return load_tensors(path, "torch checkpoint", CheckpointError)
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from inversion.checkpoints.safe_pickle import PersistentObject
-from inversion.errors import CheckpointError
+from inversion.common.errors import CheckpointError
 
 GENERATOR_KEYS = ("G_ema", "G")
 _POSITIONAL = {

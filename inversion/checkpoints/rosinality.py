@@ -21,7 +21,7 @@ from typing import Optional
 
 import torch
 
-from inversion.errors import CheckpointError
+from inversion.common.errors import CheckpointError
 
 
 def _channels(g_ema: dict, resolutions: list[int]) -> dict[int, int]:

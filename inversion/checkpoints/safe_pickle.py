@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from inversion.errors import CheckpointError
+from inversion.common.errors import CheckpointError
 
 
 class EasyDict(dict):

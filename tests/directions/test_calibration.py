@@ -11,7 +11,7 @@ import torch
 from directions.calibration import calibrate, first_reaching, identity_drift, render, success_score
 from directions.emotions import EMOTIONS
 from directions.evaluation import sample_latents
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 DIRECTIONS = Path(__file__).resolve().parents[2] / "directions" / "models" / "default_directions" / "directions.pt"
 

@@ -12,7 +12,7 @@ from directions.classifier import (DEFAULT_ARCH, DEFAULT_MODEL_DIR, EmotionClass
                                   describe_view_sets, targeted_attack)
 from directions.emotions import EMOTIONS
 from directions.fer2013 import read_fer2013
-from inversion.errors import CheckpointError, FaceLatentError, ImageReadError
+from inversion.common.errors import CheckpointError, FaceLatentError, ImageReadError
 
 
 @pytest.fixture(scope="module")

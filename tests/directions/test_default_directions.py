@@ -10,7 +10,7 @@ import torch
 from directions.direction_file import load_directions
 from directions.emotions import EMOTIONS
 from inversion.checkpoints import generator_identity, load_generator
-from inversion.errors import IncompatibleModelError
+from inversion.common.errors import IncompatibleModelError
 
 DIRECTIONS = Path(__file__).resolve().parents[2] / "directions" / "models" / "default_directions" / "directions.pt"
 

@@ -12,7 +12,7 @@ from directions.direction_file import (
 )
 from directions.emotions import EMOTIONS
 from directions.fitting import fit_emotion_directions
-from inversion.errors import FaceLatentError, IncompatibleModelError
+from inversion.common.errors import FaceLatentError, IncompatibleModelError
 
 GEN_A = "a" * 64
 GEN_B = "b" * 64

@@ -53,7 +53,7 @@ def test_pick_is_seeded_and_encode_gives_wplus():
     assert np.array_equal(a, b) and len(a) == 3 and all(labels[a] == 6) and np.all(np.diff(a) > 0)
     assert len(pick(labels, 1, 5, seed=0)) == 1
     from inversion.checkpoints import load_generator  # noqa: PLC0415
-    from inversion.encoder import encoder_for  # noqa: PLC0415
+    from inversion.projection.encoder import encoder_for  # noqa: PLC0415
 
     G = load_generator(None)
     E = encoder_for(G)

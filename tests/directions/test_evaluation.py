@@ -131,8 +131,8 @@ def test_dlib_identity_separates_people_on_real_photos(shared):
     (distance well under 0.6); different people are on average beyond dlib's threshold."""
     import cv2
 
-    from inversion.faces import read_imglab_xml
-    from inversion.images import read_photo
+    from inversion.faces.detection import read_imglab_xml
+    from inversion.common.images import read_photo
 
     labels = read_imglab_xml(shared("data", "photos", "training_with_face_landmarks.xml"))
     try:

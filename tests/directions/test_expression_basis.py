@@ -11,7 +11,7 @@ import pytest
 from directions.emotions import EMOTIONS
 from directions.expression_basis import (ANCHORS, MIRROR, REGION_POINTS, REGIONS, ExpressionBasis, load,
                                          load_default, mirror, symmetrise, to_canonical)
-from inversion.errors import CheckpointError, FaceLatentError
+from inversion.common.errors import CheckpointError, FaceLatentError
 
 IDENTITY_POINTS = np.concatenate([np.arange(0, 5), np.arange(12, 17), np.arange(27, 36), [36, 39, 42, 45]])
 

@@ -9,7 +9,7 @@ import pytest
 
 from directions.emotions import EMOTIONS
 from directions.fer2013 import SPLITS, read_fer2013
-from inversion.errors import FaceLatentError, ImageReadError
+from inversion.common.errors import FaceLatentError, ImageReadError
 
 
 def _write_csv(path, rows, usage=True, gz=False):

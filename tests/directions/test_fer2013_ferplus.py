@@ -9,7 +9,7 @@ from directions.emotions import EMOTIONS
 from directions.fer2013 import (FERPLUS_COLUMN_OF_EMOTION, FERPLUS_COLUMNS, FaceDataset, FerPlusVotes,
                                 align_ferplus, alignment_agreement, ferplus_targets, read_fer2013,
                                 read_ferplus_votes)
-from inversion.errors import FaceLatentError, ImageReadError
+from inversion.common.errors import FaceLatentError, ImageReadError
 
 NF = FERPLUS_COLUMNS.index("NF")
 

@@ -12,7 +12,7 @@ from directions.labelled_latents import (
     LabelledLatents, latents_from_images, latents_from_samples, load_labelled_latents,
     save_labelled_latents, to_classifier_input,
 )
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 FIXTURE = ("fixtures", "stylegan2-ada_64_random.pkl")
 
@@ -35,7 +35,7 @@ def shipped_or_random_classifier(seed=0):
     """The shipped classifier when it has landed, else the project's classifier network with random
     weights: the route's plumbing is what is tested with it."""
     from directions.classifier import EmotionClassifier, build_model
-    from inversion.errors import CheckpointError
+    from inversion.common.errors import CheckpointError
 
     try:
         return EmotionClassifier.load()

@@ -11,7 +11,7 @@ from PIL import Image
 
 from directions.datasets import balanced_subset, emotion_index, read_labelled_images
 from directions.emotions import EMOTIONS
-from inversion.errors import FaceLatentError, ImageReadError
+from inversion.common.errors import FaceLatentError, ImageReadError
 
 
 def png_bytes(value: int, size: int = 12) -> bytes:

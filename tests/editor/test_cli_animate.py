@@ -20,7 +20,7 @@ from directions.random_rule import save_random_rule_directions
 from editor.cli.app import app
 from editor.video import VideoWriter, probe_video, read_video
 from inversion.checkpoints import load_generator
-from inversion.images import read_photo
+from inversion.common.images import read_photo
 
 PHOTO = ("data", "photos", "2008_001322.jpg")
 FIXTURE = ("fixtures", "stylegan2-ada_64_random.pkl")
@@ -213,8 +213,8 @@ def test_embedded_default_models_move_the_classifier_towards_the_emotion(shared,
         pytest.skip("the embedded default generator and directions are not shipped yet")
     from directions.classifier import EmotionClassifier  # noqa: PLC0415
     from directions.emotions import EMOTIONS  # noqa: PLC0415
-    from inversion.alignment import align_face  # noqa: PLC0415
-    from inversion.faces import detect_faces  # noqa: PLC0415
+    from inversion.faces.alignment import align_face  # noqa: PLC0415
+    from inversion.faces.detection import detect_faces  # noqa: PLC0415
     out = tmp_path / "default.mp4"
     result = runner.invoke(app, ["animate", str(shared(*PHOTO)), "--emotion", "joy", "--duration", 2, "--seed", 1,
                                  "-o", str(out), "--json"])
@@ -245,16 +245,16 @@ def test_threads_option_is_scoped():
 def test_without_lpips_weights_the_encoder_alone_inverts(shared, tmp_path, monkeypatch):
     from editor.cli.animate import default_directions_file  # noqa: PLC0415
     from inversion.checkpoints.loader import DEFAULT_GENERATOR_DIR  # noqa: PLC0415
-    from inversion.encoder import DEFAULT_ENCODER_PATH  # noqa: PLC0415
+    from inversion.projection.encoder import DEFAULT_ENCODER_PATH  # noqa: PLC0415
     if not (DEFAULT_GENERATOR_DIR / "config.json").is_file() or default_directions_file() is None \
             or not DEFAULT_ENCODER_PATH.is_file():
         pytest.skip("the embedded default generator, encoder and directions are not shipped yet")
-    import inversion.lpips  # noqa: PLC0415
-    from inversion.errors import AssetMissingError  # noqa: PLC0415
+    import inversion.projection.lpips  # noqa: PLC0415
+    from inversion.common.errors import AssetMissingError  # noqa: PLC0415
 
     def offline(*args, **kwargs):
         raise AssetMissingError("lpips-alex is not in the cache and downloads are off")
-    monkeypatch.setattr(inversion.lpips, "LPIPS", offline)
+    monkeypatch.setattr(inversion.projection.lpips, "LPIPS", offline)
     out = tmp_path / "offline.mp4"
     result = runner.invoke(app, ["animate", str(shared("data", "photos", "astronaut.png")), "--emotion", "joy",
                                  "--duration", 2, "--fps", 10, "--seed", 1, "-o", str(out), "--motion", "flow"])

@@ -23,7 +23,7 @@ def run(*args):
 def test_parse_seeds():
     assert parse_seeds("0-3") == [0, 1, 2, 3]
     assert parse_seeds("5, 1,7-8") == [5, 1, 7, 8]
-    from inversion.errors import FaceLatentError
+    from inversion.common.errors import FaceLatentError
     for bad in ("3-1", "a", "-2", "", "1-", str(2 ** 32)):
         with pytest.raises(FaceLatentError):
             parse_seeds(bad)

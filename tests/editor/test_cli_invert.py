@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from editor.cli.app import app
 from editor.cli.invert import aligned_input, export_path, parse_face_indices
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 FIXTURE = ("fixtures", "stylegan2-ada_64_random.pkl")
 runner = CliRunner()

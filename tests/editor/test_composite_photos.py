@@ -15,7 +15,7 @@ import pytest
 from editor.composite import compose_frame, prepare_face_layer, touched_region
 from editor.trajectory import face_seeds, head_transforms, plan_face_motion
 from editor.video import VideoWriter, probe_video, read_video
-from inversion.images import read_photo
+from inversion.common.images import read_photo
 
 SIZE = 256
 
@@ -114,8 +114,8 @@ def test_moving_faces_leave_far_pixels_exact_and_video_keeps_them(group, tmp_pat
 
 
 def test_paste_back_with_the_project_aligner(shared):
-    from inversion.alignment import align_face
-    from inversion.alignment import paste_face as aligner_paste
+    from inversion.faces.alignment import align_face
+    from inversion.faces.alignment import paste_face as aligner_paste
 
     from editor.composite import paste_face
 

@@ -6,7 +6,7 @@ import pytest
 
 from directions.emotions import TARGET_EMOTIONS
 from editor.emotion_spec import EmotionSpecError, parse_emotion_spec
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 
 @pytest.mark.parametrize("name", TARGET_EMOTIONS)

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from editor.cli.app import main
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 PHOTO = ("data", "photos", "2008_001322.jpg")
 FIXTURE = ("fixtures", "stylegan2-ada_64_random.pkl")
@@ -126,7 +126,7 @@ import sys, time
 from pathlib import Path
 import typer
 from editor.cli.common import handle_user_errors
-from inversion.output_files import atomic_output
+from inversion.common.output_files import atomic_output
 
 @handle_user_errors
 def write():
@@ -161,7 +161,7 @@ def _writers(tmp_path: Path):
     from editor.cli.generate import _write
     from editor.preview import write_image
     from editor.video import write_video
-    from inversion.faces import FaceDetection
+    from inversion.faces.detection import FaceDetection
     from inversion.latents_file import LatentsFile, export_projected_w, save_latents
 
     image = np.full((16, 16, 3), 128, np.uint8)
@@ -183,8 +183,8 @@ def _writers(tmp_path: Path):
 def test_every_output_goes_through_one_mechanism(tmp_path, monkeypatch):
     """A stop arriving just before the rename leaves no file, whatever the writer; and with no stop,
     every output is created with the user's umask (item 9)."""
-    import inversion.output_files as output_files
-    from inversion.output_files import Stopped, pending_temporaries
+    import inversion.common.output_files as output_files
+    from inversion.common.output_files import Stopped, pending_temporaries
 
     def stopped(src, dst):
         raise Stopped(signal.SIGTERM)
@@ -271,7 +271,7 @@ def test_emotion_weight_above_one_is_refused(capsys, assets, tmp_path):
 
 
 def test_search_plan_bounds_and_covers_large_photos():
-    from inversion.faces import DEFAULT_SEARCH_BUDGET, MTCNN_MIN_FACE, search_plan
+    from inversion.faces.detection import DEFAULT_SEARCH_BUDGET, MTCNN_MIN_FACE, search_plan
 
     small = search_plan(512, 512)
     assert small.tiles == 0 and small.complete
@@ -290,7 +290,7 @@ def test_small_face_in_a_large_photo_is_found_by_tiles(shared):
     1280x960 photo is the 12000x9000 case in miniature); without a budget it is missed and said so."""
     import cv2
 
-    from inversion.faces import find_faces
+    from inversion.faces.detection import find_faces
 
     astronaut = cv2.imread(str(shared("data", "photos", "astronaut.png")))[:, :, ::-1]
     rng = np.random.default_rng(0)

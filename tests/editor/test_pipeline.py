@@ -18,9 +18,9 @@ from editor.face_edit import (
 from editor.pipeline import AnimateOptions, choose_faces, direction_for, plan_paths
 from editor.render import FrameCompositor, render_frames, uses_motion_transfer
 from inversion.checkpoints import generator_identity, load_generator
-from inversion.errors import FaceLatentError
-from inversion.faces import Face, read_imglab_xml
-from inversion.images import read_photo
+from inversion.common.errors import FaceLatentError
+from inversion.faces.detection import Face, read_imglab_xml
+from inversion.common.images import read_photo
 
 PHOTO = "2008_001322.jpg"
 

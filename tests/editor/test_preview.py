@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from editor.preview import PreviewCollector, contact_sheet, preview_indices, write_png
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 
 def solid(value: int, h: int = 30, w: int = 40) -> np.ndarray:

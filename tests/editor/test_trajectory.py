@@ -9,7 +9,7 @@ from editor.trajectory import (
     face_seeds, frame_times, fresh_seed, head_transforms, latent_noise, plan_face_motion, plan_faces,
     project_onto_subspace, smooth_noise, validate_timing,
 )
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 
 def test_frame_times_count_and_spacing():

@@ -8,7 +8,7 @@ import pytest
 from editor.video import (
     VideoWriteError, VideoWriter, iter_video_frames, pad_to_even, probe_video, read_video, write_video,
 )
-from inversion.errors import ImageReadError
+from inversion.common.errors import ImageReadError
 
 
 def _frames(count: int, height: int, width: int) -> list[np.ndarray]:

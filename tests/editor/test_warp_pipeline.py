@@ -11,7 +11,7 @@ from editor.warp_pipeline import (
     DISTINCTIVENESS, SIX_EMOTIONS, TARGET_SOURCES, distinctive_targets, keep_stronger, shipped_targets,
     target_coefficients,
 )
-from inversion.errors import FaceLatentError
+from inversion.common.errors import FaceLatentError
 
 MODEL = load_default()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inversion.lpips import LPIPS
+from inversion.projection.lpips import LPIPS
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inversion.alignment import (AlignedFace, align_face, apply_transform, face_quad, paste_face,
-                                 quad_to_crop_matrix, unalign)
-from inversion.errors import FaceLatentError
+from inversion.faces.alignment import (AlignedFace, align_face, apply_transform, face_quad, paste_face,
+                                       quad_to_crop_matrix, unalign)
+from inversion.common.errors import FaceLatentError
 
 
 def _synthetic_landmarks(eye_l=(40.0, 50.0), eye_r=(60.0, 50.0), mouth_l=(42.0, 80.0), mouth_r=(58.0, 80.0)):
@@ -65,8 +65,8 @@ def test_aligned_pixels_follow_the_forward_transform_exactly():
 
 
 def test_round_trip_returns_the_photo_inside_the_face(shared):
-    from inversion.faces import detect_faces
-    from inversion.images import read_photo
+    from inversion.faces.detection import detect_faces
+    from inversion.common.images import read_photo
 
     photo = read_photo(shared("data", "photos", "astronaut.png"))
     face = detect_faces(photo)[0]

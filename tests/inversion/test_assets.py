@@ -14,7 +14,7 @@ import pytest
 
 from inversion.assets import ASSETS, cache_path, find_asset, resolve_asset
 from inversion.assets.resolver import extract_assets, fetch_assets
-from inversion.errors import AssetMissingError
+from inversion.common.errors import AssetMissingError
 
 CONVENTION_NAMES = {
     "mtcnn-pnet", "mtcnn-rnet", "mtcnn-onet", "dlib-landmarks-68", "dlib-landmarks-5",

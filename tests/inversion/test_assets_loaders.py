@@ -18,7 +18,7 @@ from inversion.assets.loaders import (
     load_torch_state,
 )
 from inversion.assets.resolver import offline
-from inversion.errors import AssetMissingError, CheckpointError
+from inversion.common.errors import AssetMissingError, CheckpointError
 
 
 def _real(load, name):

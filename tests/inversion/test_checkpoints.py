@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from inversion.checkpoints import generator_identity, load_discriminator, load_generator, save_generator
 from inversion.checkpoints.rosinality import convert_state_dict, infer_config
-from inversion.errors import CheckpointError, FaceLatentError
+from inversion.common.errors import CheckpointError, FaceLatentError
 from inversion.networks.discriminator import Discriminator
 from inversion.networks.stylegan2 import Generator
 

@@ -12,7 +12,7 @@ import torch
 
 from inversion.checkpoints import generator_identity, load_generator
 from inversion.checkpoints.loader import DEFAULT_GENERATOR_DIR
-from inversion.encoder import encoder_for
+from inversion.projection.encoder import encoder_for
 
 pytestmark = pytest.mark.skipif(not (DEFAULT_GENERATOR_DIR / "config.json").is_file(),
                                 reason="the default generator has not been exported into this checkout")
@@ -49,8 +49,8 @@ def _held_out_faces128(shared, count: int = 16) -> np.ndarray:
     """The last ``count`` faces of faces128's labels.csv (held out from training), tight-aligned 64 px."""
     from PIL import Image
 
-    from inversion.alignment import align_face
-    from inversion.landmarks import predict_landmarks
+    from inversion.faces.alignment import align_face
+    from inversion.faces.landmarks import predict_landmarks
 
     with tarfile.open(shared("data", "faces128", "faces128.tar")) as tar:
         members = {m.name.split("/")[-1]: m for m in tar.getmembers() if m.isfile()}

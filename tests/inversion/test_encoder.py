@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from inversion.checkpoints.native import build_generator, generator_identity
-from inversion.encoder import Encoder, encoder_for, load_encoder, save_encoder
-from inversion.errors import CheckpointError
+from inversion.projection.encoder import Encoder, encoder_for, load_encoder, save_encoder
+from inversion.common.errors import CheckpointError
 
 
 def small_encoder(**kwargs) -> Encoder:
@@ -69,7 +69,7 @@ def test_bad_files_are_one_line_errors(tmp_path):
 
 
 def test_encoder_for_matches_by_generator_identity(tmp_path, monkeypatch):
-    import inversion.encoder as module
+    import inversion.projection.encoder as module
 
     config = {"network": "stylegan2", "z_dim": 16, "w_dim": 16, "img_resolution": 32, "img_channels": 1,
               "mapping_kwargs": {"num_layers": 2}, "synthesis_kwargs": {"channel_base": 256, "channel_max": 16},

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inversion.errors import FaceLatentError
-from inversion.faces import (detect_faces, find_faces, landmark_error, match_to_labels,
-                             read_imglab_xml)
-from inversion.images import read_photo
-from inversion.landmarks import box_from_landmarks, keypoints_from_landmarks, mtcnn_to_hog_box
+from inversion.common.errors import FaceLatentError
+from inversion.faces.detection import (detect_faces, find_faces, landmark_error, match_to_labels,
+                                       read_imglab_xml)
+from inversion.common.images import read_photo
+from inversion.faces.landmarks import box_from_landmarks, keypoints_from_landmarks, mtcnn_to_hog_box
 
 
 PHOTOS = ("2007_007763.jpg", "2008_001009.jpg", "2008_001322.jpg", "2008_002079.jpg")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inversion.errors import ImageReadError
-from inversion.images import read_photo
+from inversion.common.errors import ImageReadError
+from inversion.common.images import read_photo
 
 
 def _pattern(h: int = 24, w: int = 40) -> np.ndarray:

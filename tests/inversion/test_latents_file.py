@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from inversion.errors import IncompatibleModelError
+from inversion.common.errors import IncompatibleModelError
 from inversion.latents_file import (
     LATENTS_FORMAT, FaceLatent, LatentsFile, LatentsFileError, export_projected_w, face_generator, load_latents,
     save_latents,

@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from inversion.assets.resolver import offline
-from inversion.errors import AssetMissingError
-from inversion.lpips import LPIPS, normalize_channels
+from inversion.common.errors import AssetMissingError
+from inversion.projection.lpips import LPIPS, normalize_channels
 
 
 def _model(net: str) -> LPIPS:

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from inversion.images import read_photo
+from inversion.common.images import read_photo
 import torch.nn.functional as F
 
 from inversion.assets import resolve_asset
 from inversion.assets.legacy_state import read_legacy_state
-from inversion.errors import CheckpointError
-from inversion.mtcnn import area_resize, conv2d, detect_mtcnn, load_mtcnn, max_pool, nms, prelu
+from inversion.common.errors import CheckpointError
+from inversion.faces.mtcnn import area_resize, conv2d, detect_mtcnn, load_mtcnn, max_pool, nms, prelu
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +135,8 @@ def test_detection_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, numpy as np; from inversion.faces import find_faces; "
-            "from inversion.images import read_photo; "
+    code = ("import sys, numpy as np; from inversion.faces.detection import find_faces; "
+            "from inversion.common.images import read_photo; "
             "found = find_faces(read_photo('docs/examples/astronaut.jpg')).faces; "
             "print(len(found), 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

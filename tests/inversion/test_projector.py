@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from inversion.errors import FaceLatentError
-from inversion.projector import (
+from inversion.common.errors import FaceLatentError
+from inversion.projection.projector import (
     ProjectorConfig, estimate_w_stats, learning_rate_at, lpips_distance, noise_penalty, normalize_noise_,
     project, psnr, run_projection, synthesize, to_wplus,
 )

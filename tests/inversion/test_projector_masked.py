@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from inversion.errors import FaceLatentError
-from inversion.masked_projection import inpaint_with_generator, masked_projector_config, project_masked
-from inversion.projector import estimate_w_stats
+from inversion.common.errors import FaceLatentError
+from inversion.projection.masked_projection import inpaint_with_generator, masked_projector_config, project_masked
+from inversion.projection.projector import estimate_w_stats
 
 
 def _generated(G, seed, psi=0.5):

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from inversion.errors import FaceLatentError, IncompatibleModelError
-from inversion.projector import estimate_w_stats, lpips_distance, pixel_distance, synthesize, to_wplus
-from inversion.pti import (
+from inversion.common.errors import FaceLatentError, IncompatibleModelError
+from inversion.projection.projector import estimate_w_stats, lpips_distance, pixel_distance, synthesize, to_wplus
+from inversion.projection.pti import (
     PTIConfig, apply_delta, locality_latents, locality_radius, pivotal_tuning, pivotal_tuning_steps,
     tuned_synthesis_copy,
 )

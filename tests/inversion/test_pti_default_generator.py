@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 from inversion.checkpoints import load_generator
-from inversion.encoder import encoder_for
-from inversion.lpips import LPIPS
-from inversion.projector import lpips_distance, psnr, synthesize
-from inversion.pti import PTIConfig, pivotal_tuning
+from inversion.projection.encoder import encoder_for
+from inversion.projection.lpips import LPIPS
+from inversion.projection.projector import lpips_distance, psnr, synthesize
+from inversion.projection.pti import PTIConfig, pivotal_tuning
 
 
 @pytest.fixture(scope="module")

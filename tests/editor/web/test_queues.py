@@ -111,7 +111,7 @@ def test_a_killed_work_horse_ends_failed_without_a_video(client, astronaut_bytes
 
 
 def test_an_unreachable_broker_is_one_line(tmp_path):
-    from inversion.errors import FaceLatentError
+    from inversion.common.errors import FaceLatentError
     with pytest.raises(FaceLatentError, match=r"--broker redis://127.0.0.1:\d+/0: cannot reach Redis"):
         with TestClient(create_app(Settings(data=tmp_path, broker=f"redis://127.0.0.1:{free_port()}/0"))):
             pass
