@@ -124,7 +124,7 @@ class DirectionSet:
 
     def offsets(self, emotions: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(W+ offsets [E, num_ws, w_dim] of :meth:`offset`, recommended strengths [E]) for ``emotions``,
-        in the form ``editor.trajectory.blend_directions`` takes (directions, scales)."""
+        in the form ``editor.latent_path.blend_directions`` takes (directions, scales)."""
         stacked = torch.stack([self.offset(e) for e in emotions])
         return stacked, torch.tensor([float(self.get(e).strength) for e in emotions])
 

@@ -61,14 +61,11 @@ def classify_crops(clf, images: Sequence[np.ndarray]) -> list[FaceEmotion]:
     return _emotions([[0, 0, image.shape[1], image.shape[0]] for image in images], probs)
 
 
-def classify_photo(clf, photo: np.ndarray, device: Optional[str] = None) -> list[FaceEmotion]:
-    """Detect, align tightly (:data:`CROP_SIZE` px) and classify every face of an RGB photo, left to right.
-
-    ``device``: where to detect (default: the classifier's device).
-    """
+def classify_photo(clf, photo: np.ndarray) -> list[FaceEmotion]:
+    """Detect, align tightly (:data:`CROP_SIZE` px) and classify every face of an RGB photo, left to right."""
     from inversion.faces.alignment import align_face  # noqa: PLC0415 (scipy: ~1 s of `facelatent --help`)
 
-    faces = detect_faces(photo, device=str(clf.device) if device is None else device)
+    faces = detect_faces(photo)
     if not faces:
         return []
     crops = [align_face(photo, f.landmarks68, size=CROP_SIZE, variant="tight").image for f in faces]

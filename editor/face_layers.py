@@ -38,10 +38,15 @@ TEETH_PALETTE = np.array([236.0, 228.0, 212.0], np.float32)
 #: Upper teeth in mouth widths: how far their crowns reach up behind the resting upper lip, and how
 #: far their edges show below it in front (about 2 mm of a 50 mm mouth), as in a relaxed open mouth.
 TEETH_HIDDEN, TEETH_SHOWN = 0.16, 0.045
+#: Interior pixels of a parted mouth (:func:`visible_interior_lips`): redness below this share of the
+#: lips' (teeth), or lightness below this share (the cavity); inner lips move at most this far to the outer.
+INTERIOR_RED, INTERIOR_DARK, INTERIOR_REACH = 0.45, 0.55, 0.7
 #: The white of an eye, relative to the face's brightness.
 SCLERA_PALETTE = np.array([225.0, 218.0, 210.0], np.float32)
 #: The cavity is the lips' hue, darker and warmer (a mouth's interior reflects red).
 CAVITY_TINT = np.array([1.0, 0.8, 0.8], np.float32)
+#: How much of the cavity's darkening with depth reaches the tongue (it lies nearer the light).
+TONGUE_CAVITY = 0.5
 #: Mask feather (Gaussian sigma) in pixels: enough to hide the pixel grid, not enough to blur an edge.
 FEATHER = 0.6
 _SUPERSAMPLE_BITS = 4
@@ -97,13 +102,16 @@ class Layer:
     """An RGB float32 image ``[h, w, 3]`` (0..255) over ``box`` of the still photo, tied to ``anchor``.
 
     ``anchor`` is "skull" (moves with the head) or "jaw" (moves with the head and the jaw).
-    ``iris`` is the fitted (x, y, radius) for eye layers, else None.
+    ``iris`` is the fitted (x, y, radius) for eye layers, else None. ``cavity`` float32 ``[h, w]`` in
+    [0, 1] is how much of each pixel is open mouth (not teeth, not the photo's own interior): the part
+    the compositor darkens with the opening's depth; None for none.
     """
 
     image: np.ndarray
     box: tuple[int, int, int, int]
     anchor: str
     iris: tuple[float, float, float] | None = None
+    cavity: np.ndarray | None = None
 
 
 def fit_iris(photo: np.ndarray, eye: np.ndarray) -> tuple[float, float, float]:
@@ -194,7 +202,7 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     teeth = np.median(bright, axis=0) if len(bright) >= 6 else TEETH_PALETTE * _skin_level(photo, lm)
     lips = _lip_colour(photo, lm)
     depth = np.clip((ys - top) / (0.5 * width), 0, 1)
-    cavity = lips[None, None] * CAVITY_TINT * (0.42 - 0.22 * depth[..., None]) * (1 - 0.3 * np.abs(u)[..., None] ** 2)
+    cavity = lips[None, None] * CAVITY_TINT * (0.36 - 0.14 * depth[..., None]) * (1 - 0.3 * np.abs(u)[..., None] ** 2)
     # Upper teeth are fixed to the skull: their crowns hide behind the resting upper lip, and their edges
     # show just below it in front, arching up behind the lip towards the corners; a lifted lip bares them.
     gum = top - TEETH_HIDDEN * width
@@ -213,17 +221,105 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     lower = _shade_teeth(teeth * 0.85, u, 1 - above / np.maximum(low_h, 1e-3), width)
     jaw_rgb = tongue_rgb * (1 - lower_alpha) + lower * lower_alpha
     jaw_alpha = np.maximum(tongue_alpha, lower_alpha)
+    skull_cavity = 1 - upper_alpha
+    jaw_cavity = TONGUE_CAVITY * tongue_alpha * (1 - lower_alpha)
     if parted:
+        own, opening = _extend_own_interior(own, opening, TEETH_HIDDEN * width)
         keep = cv2.GaussianBlur(opening, (0, 0), 0.8)[..., None]
+        # The jaw takes the part below the middle of the opening; the skull keeps the photo's own pixels a
+        # pixel further down, so that with the jaw at rest the two give the photo's interior exactly.
         lower_half = np.clip((ys - 0.5 * (top + bottom)) + 0.5, 0, 1)[..., None]
-        skull = own * keep * (1 - lower_half) + skull * (1 - keep * (1 - lower_half))
-        jaw_rgb = own * keep * lower_half + jaw_rgb * jaw_alpha * (1 - keep * lower_half)
-        jaw_alpha = keep * lower_half + jaw_alpha * (1 - keep * lower_half)
+        skull_own = keep * (1 - np.clip(lower_half * 2 - 1, 0, 1))
+        skull = own * skull_own + skull * (1 - skull_own)
+        skull_cavity = skull_cavity * (1 - skull_own)
+        # Inside the photo's own opening only its own pixels show: no tongue or teeth drawn over them.
+        jaw_cavity = jaw_cavity * jaw_alpha * (1 - keep)
+        jaw_rgb = own * keep * lower_half + jaw_rgb * jaw_alpha * (1 - keep)
+        jaw_alpha = keep * lower_half + jaw_alpha * (1 - keep)
         jaw_rgb = jaw_rgb / np.maximum(jaw_alpha, 1e-6)
-    corners = (1 - 0.65 * np.clip((np.abs(u) - 0.7) / 0.3, 0, 1))[..., None]  # a mouth's corners are in shadow
+        jaw_cavity = jaw_cavity / np.maximum(jaw_alpha, 1e-6)
+    corners = (1 - 0.4 * np.clip((np.abs(u) - 0.7) / 0.3, 0, 1))[..., None]  # a mouth's corners are in shadow
     skull, jaw_rgb = skull * corners, jaw_rgb * corners
     jaw = np.concatenate([jaw_rgb, jaw_alpha], axis=2).astype(np.float32)
-    return Layer(skull.astype(np.float32), box, "skull"), Layer(jaw, box, "jaw")
+    return (Layer(skull.astype(np.float32), box, "skull", cavity=skull_cavity[..., 0].astype(np.float32)),
+            Layer(jaw, box, "jaw", cavity=jaw_cavity[..., 0].astype(np.float32)))
+
+
+def _extend_own_interior(own: np.ndarray, opening: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """(image, mask): the photo's own mouth interior continued up and down behind the lips, column by column.
+
+    A photo's parted lips show only part of its teeth; when a lip moves, what it uncovers is more of
+    the same teeth, so each column's topmost (bottommost) visible interior row, two pixels in from the
+    lip's edge (the rows next to a lip hold its shadow) and averaged over three rows, is repeated
+    upwards (downwards) over those rows and for ``reach`` pixels, fading out over the last
+    half. Columns the opening does not reach are left as they are (mask 0).
+    """
+    inside = opening > 0.5
+    columns = inside.any(axis=0)
+    if not columns.any():
+        return own, opening
+    h = inside.shape[0]
+    top = np.argmax(inside, axis=0)
+    bottom = h - 1 - np.argmax(inside[::-1], axis=0)
+    rows = np.arange(h)[:, None]
+    inset = np.minimum(2, (bottom - top) // 4)  # the rows nearest a lip hold its shadow: they move with it
+    first, last = top + inset, bottom - inset
+    source_up = np.minimum(first + 1, bottom)[None, :].repeat(h, axis=0)  # the centre of three rows inside
+    source_down = np.maximum(last - 1, top)[None, :].repeat(h, axis=0)
+    source = np.where(rows < first, source_up, np.where(rows > last, source_down, rows))
+    # three rows' mean, so one row's noise or a lip's edge is not drawn out into streaks
+    smooth = cv2.blur(own, (1, 3), borderType=cv2.BORDER_REPLICATE)
+    extended = np.where((rows == source)[..., None], own, smooth[source, np.arange(own.shape[1])[None, :]])
+    distance = np.where(rows < top, top - rows, np.where(rows > bottom, rows - bottom, 0)).astype(np.float32)
+    fade = np.clip(2.0 - 2.0 * distance / max(reach, 1.0), 0.0, 1.0) * columns[None, :]
+    mask = np.where(inside, opening, np.maximum(opening, fade)).astype(np.float32)
+    return extended.astype(np.float32), mask
+
+
+def visible_interior_lips(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The 68 landmarks with the inner lips (61-63, 65-67) moved out to the edge of what the lips show.
+
+    dlib puts the inner lips of a toothy smile on the teeth, so its opening is a sliver in the middle
+    of them; the teeth above and below it would be warped as lip. Along each inner lip point's line
+    to its outer lip point, the point moves out while the pixels are interior, not lip: much less
+    red than the lips (teeth) or much darker (the cavity), measured against the lips' own median
+    (next to the outer outline), and at most :data:`INTERIOR_REACH` of the way. A closed mouth,
+    whose inner lip points lie on lip, keeps its landmarks.
+    """
+    lm = np.asarray(landmarks, np.float64).copy()
+    outer = lm[list(OUTER_LIPS)]
+    box = _box_around(outer, 2, 2, 2, photo.shape)
+    x0, y0, x1, y1 = box
+    rgb = photo[y0:y1, x0:x1].astype(np.float32)
+    redness = rgb[..., 0] - 0.5 * (rgb[..., 1] + rgb[..., 2])
+    light = rgb.mean(axis=2)
+    inner_hole = cv2.dilate((polygon_mask(lm[list(INNER_LIPS)], box, 0) > 0).astype(np.uint8), np.ones((5, 5), np.uint8))
+    lips = (polygon_mask(outer, box, 0) > 0.5) & ~inner_hole.astype(bool)
+    if lips.sum() < 12:
+        return lm
+    lip_red, lip_light = float(np.median(redness[lips])), float(np.median(light[lips]))
+    if lip_red <= 4.0:  # grey photos or pale lips: no colour to tell teeth from lip by
+        interior = light < INTERIOR_DARK * lip_light
+    else:
+        interior = (redness < INTERIOR_RED * lip_red) | (light < INTERIOR_DARK * lip_light)
+
+    def is_interior(p) -> bool:
+        x, y = int(round(p[0])) - x0, int(round(p[1])) - y0
+        return 0 <= y < interior.shape[0] and 0 <= x < interior.shape[1] and bool(interior[y, x])
+
+    for inner_i, outer_i in ((61, 50), (62, 51), (63, 52), (67, 58), (66, 57), (65, 56)):
+        start, end = lm[inner_i], lm[outer_i]
+        length = float(np.linalg.norm(end - start))
+        if length < 1.0 or not is_interior(start):
+            continue
+        step = (end - start) / length * 0.5
+        point = start
+        for _ in range(int(INTERIOR_REACH * length / 0.5)):
+            if not is_interior(point + step):
+                break
+            point = point + step
+        lm[inner_i] = point
+    return lm
 
 
 def closed_openings(photo: np.ndarray, landmarks: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray]:

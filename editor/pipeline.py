@@ -56,9 +56,10 @@ from directions.direction_file import DirectionSet
 from editor.emotion_spec import EmotionSpec
 from editor.face_edit import MIN_ANIMATED_FACE, EditableFace, faces_from_latents_file, too_small
 from editor.render import FrameCompositor, render_frames
+from editor.latent_path import blend_directions, latent_path
 from editor.trajectory import (
-    DEFAULT_DURATION, DEFAULT_FPS, DEFAULT_INTENSITY, FaceMotion, blend_directions, head_transforms, latent_noise,
-    latent_path, plan_faces, validate_timing,
+    DEFAULT_DURATION, DEFAULT_FPS, DEFAULT_INTENSITY, FaceMotion, head_transforms, latent_noise, plan_faces,
+    validate_timing,
 )
 from editor.video import encode_frames
 from inversion.common.errors import FaceLatentError
@@ -148,7 +149,7 @@ def detect_stage(photo: np.ndarray, options: AnimateOptions, device: str):
     """Detect faces; returns (all detections, indices to animate, indices left still)."""
     from inversion.faces.detection import find_faces  # noqa: PLC0415
 
-    detection = find_faces(photo, device=device)
+    detection = find_faces(photo)
     found = detection.faces
     if not found:
         raise NoFaceError("no face found in the photo: nothing to animate")

@@ -1,4 +1,4 @@
-"""Per-face motion plans: emotion strength over time, blinks, head motion, latent noise and paths.
+"""Per-face motion plans: emotion strength over time, blinks, head motion and latent noise (numpy only).
 
 Time runs over the frame times ``t_i = i / fps`` for ``i in range(round(duration * fps))``.
 Every plan starts from the face as it is in the photo: at ``t = 0`` the emotion strength, the
@@ -12,9 +12,10 @@ caller scales the direction, e.g. animate's ``EDIT_SCALE`` makes the default int
 direction's recommended strength) is a monotone cubic (PCHIP) through keyframes: a rest
 until a random onset delay, a smooth ease-in/ease-out rise over a random duration (with a random
 mid-point, so rises differ in shape), an apex and a living hold whose keyframes vary a little.
-The latent path is ``w(t) = w0 + s(t) * scale * d + n(t) + b(t) * d_blink`` where ``d`` is the
-(blended) emotion direction and ``n(t)`` is smooth low-frequency noise restricted to a subspace
-the caller provides (:func:`latent_noise`).
+The latent path (:mod:`editor.latent_path`, torch) is ``w(t) = w0 + s(t) * scale * d + n(t) + b(t) * d_blink``
+where ``d`` is the (blended) emotion direction and ``n(t)`` is smooth low-frequency noise restricted to
+a subspace the caller provides (:func:`latent_noise`). This module does not import torch, so the warp
+motion model (which plans with it) starts without it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy.interpolate import CubicSpline, PchipInterpolator
 
 from inversion.common.errors import FaceLatentError
@@ -278,52 +278,3 @@ def latent_noise(seed, times: np.ndarray, basis, scale: float, knot_spacing: flo
     times = np.asarray(times, dtype=np.float64)
     coeffs = smooth_noise(rng, times, q.shape[0], knot_spacing) * (scale / np.sqrt(q.shape[0]))
     return (coeffs * ease_in(times, 0.5)[:, None]) @ q
-
-
-def blend_directions(directions, weights, scales=None, renormalise: bool = True) -> torch.Tensor:
-    """One offset direction from several: ``sum_e weights[e] * scales[e] * directions[e]``.
-
-    ``directions`` [E, D] or [E, num_ws, D] (per-layer directions, zero on unused layers);
-    ``weights`` [E] (a blend, e.g. from :class:`editor.emotion_spec.EmotionSpec`); ``scales`` [E]
-    the recommended strength of each direction (default 1). With ``renormalise`` the result is
-    rescaled to norm ``sum_e weights[e] * scales[e] * |directions[e]|``, so a blend of orthogonal
-    directions is as strong as each of its parts would be alone.
-    """
-    d = torch.as_tensor(directions, dtype=torch.float32)
-    w = torch.as_tensor(weights, dtype=torch.float32).reshape(-1)
-    if d.shape[0] != w.shape[0]:
-        raise ValueError(f"{d.shape[0]} directions but {w.shape[0]} weights")
-    s = torch.ones_like(w) if scales is None else torch.as_tensor(scales, dtype=torch.float32).reshape(-1)
-    coef = (w * s).reshape(-1, *([1] * (d.dim() - 1)))
-    out = (coef * d).sum(0)
-    if renormalise:
-        target = (w * s * d.reshape(d.shape[0], -1).norm(dim=1)).sum()
-        norm = out.norm()
-        if norm > 0:
-            out = out * (target / norm)
-    return out
-
-
-def latent_path(w_start, direction, strengths, noise=None, blink_direction=None, blink=None) -> torch.Tensor:
-    """The latents of every frame: ``w_start + s[t] * direction + noise[t] + blink[t] * blink_direction``.
-
-    ``w_start`` [D] (W) or [num_ws, D] (W+); ``direction`` and ``blink_direction`` the same shape
-    or [D] (broadcast over layers); ``strengths`` and ``blink`` [T]; ``noise`` [T, D] or
-    [T, num_ws, D]. Returns float32 ``[T, *w_start.shape]`` on ``w_start``'s device.
-    """
-    w0 = torch.as_tensor(w_start, dtype=torch.float32)
-    dev = w0.device
-    s = torch.as_tensor(np.asarray(strengths, dtype=np.float32), device=dev).reshape(-1)
-    extra = [1] * w0.dim()
-    d = torch.as_tensor(direction, dtype=torch.float32, device=dev)
-    path = w0.unsqueeze(0) + s.reshape(-1, *extra) * d.expand_as(w0).unsqueeze(0)
-    if noise is not None:
-        n = torch.as_tensor(np.asarray(noise, dtype=np.float32), device=dev)
-        if n.shape[0] != s.shape[0]:
-            raise ValueError(f"noise has {n.shape[0]} frames, strengths {s.shape[0]}")
-        path = path + (n.unsqueeze(1) if n.dim() == 2 and w0.dim() == 2 else n)
-    if blink_direction is not None and blink is not None:
-        bd = torch.as_tensor(blink_direction, dtype=torch.float32, device=dev).expand_as(w0)
-        b = torch.as_tensor(np.asarray(blink, dtype=np.float32), device=dev).reshape(-1, *extra)
-        path = path + b * bd.unsqueeze(0)
-    return path

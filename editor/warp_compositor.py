@@ -33,6 +33,9 @@ from editor.warp_face import WarpFace
 #: Creases: darkening per unit of skin compression beyond CREASE_FROM (J below it), and at most this
 #: share of the pixel's value: folds where skin bunches up, never a shadow over a whole cheek.
 CREASE_FROM, CREASE_GAIN, CREASE_MAX = 0.85, 0.5, 0.12
+#: Inside an open mouth, light falls off over this depth (mouth widths from the lips' edge) to at most
+#: this share of darkening in the middle (the cavity's occlusion; teeth near the lips stay lit).
+CAVITY_DEPTH, CAVITY_SHADOW = 0.15, 0.4
 _OPENINGS = {"right_eye": (RIGHT_EYE, ("right_eye",)), "left_eye": (LEFT_EYE, ("left_eye",)),
              "mouth": (INNER_LIPS, ("mouth", "jaw"))}
 
@@ -152,10 +155,13 @@ class WarpCompositor:
             sl = _slices(hb, box)
             px, py = pre[0][sl], pre[1][sl]
             region = out[box[1]:box[3], box[0]:box[2]].astype(np.float32)
+            shadow = _cavity_shadow(mask, outline) if "mouth" in names else 1.0
             for name in names:
                 layer = face.layers[name]
                 shift = jaw_shift if layer.anchor == "jaw" else np.zeros(2)
-                colour, alpha = _sample(layer, px - shift[0], py - shift[1])
+                colour, alpha, cavity = _sample(layer, px - shift[0], py - shift[1])
+                if cavity is not None:
+                    colour = colour * (1.0 - cavity * (1.0 - shadow))
                 region = region * (1.0 - mask[..., None] * alpha) + mask[..., None] * colour
             out[box[1]:box[3], box[0]:box[2]] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
 
@@ -178,6 +184,22 @@ def _upsampled(skin: np.ndarray, box, landmarks: np.ndarray) -> tuple[tuple[int,
     return (x0, y0), patch
 
 
+def _cavity_shadow(mask: np.ndarray, outline: np.ndarray) -> np.ndarray:
+    """float32 ``[h, w, 1]`` in [1 - CAVITY_SHADOW, 1]: light falling off into an open mouth.
+
+    Depth is the distance from the frame's inner-lip outline, in units of :data:`CAVITY_DEPTH` mouth
+    widths: the lips' edges stay lit, the middle of a wide opening is darkest, a narrow opening
+    hardly darkens. It follows the opening frame by frame, so it deepens as the jaw drops.
+    """
+    width = float(np.ptp(outline[:, 0])) or 1.0
+    inside = (mask > 0.5).astype(np.uint8)
+    if not inside.any():
+        return np.ones(mask.shape + (1,), np.float32)
+    depth = cv2.distanceTransform(np.pad(inside, 1), cv2.DIST_L2, 3)[1:-1, 1:-1] / (CAVITY_DEPTH * width)
+    depth = np.clip(depth, 0.0, 1.0)
+    return (1.0 - CAVITY_SHADOW * depth * depth * (3.0 - 2.0 * depth))[..., None].astype(np.float32)
+
+
 def _outline_box(outline: np.ndarray, within) -> tuple[int, int, int, int] | None:
     x0, y0 = np.floor(outline.min(axis=0)).astype(int) - 2
     x1, y1 = np.ceil(outline.max(axis=0)).astype(int) + 3
@@ -185,8 +207,9 @@ def _outline_box(outline: np.ndarray, within) -> tuple[int, int, int, int] | Non
     return box if box[0] < box[2] and box[1] < box[3] else None
 
 
-def _sample(layer: Layer, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(colour premultiplied by alpha ``[h, w, 3]``, alpha ``[h, w, 1]``) of a layer at photo points.
+def _sample(layer: Layer, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(colour premultiplied by alpha ``[h, w, 3]``, alpha ``[h, w, 1]``, cavity share ``[h, w, 1]`` or None)
+    of a layer at photo points.
 
     Alpha is 0 outside the layer's box; premultiplied, so the box's edge brings no dark fringe.
     """
@@ -197,5 +220,7 @@ def _sample(layer: Layer, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, n
         image = np.concatenate([image, np.ones(image.shape[:2] + (1,), np.float32)], axis=2)
     else:
         image = np.concatenate([image[..., :3] * image[..., 3:], image[..., 3:]], axis=2)
+    if layer.cavity is not None:
+        image = np.concatenate([image, layer.cavity[..., None]], axis=2)
     sampled = cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return sampled[..., :3], sampled[..., 3:4]
+    return sampled[..., :3], sampled[..., 3:4], (sampled[..., 4:5] if layer.cavity is not None else None)

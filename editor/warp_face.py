@@ -20,6 +20,7 @@ from editor.deformation import falloff_weights
 from editor.expression_motion import J_MAX, J_MIN, ExpressionPlan, brow_lid_limit, scaled
 from editor.face_layers import (
     INNER_LIPS, LEFT_EYE, RIGHT_EYE, closed_openings, eye_layer, mouth_layers, polygon_mask, smooth_outline,
+    visible_interior_lips,
 )
 from editor.keypoint_warp import SplineBasis, area_change, combine_fields, ellipse_window
 from editor.masks import face_outline
@@ -182,7 +183,7 @@ def prepare_warp_face(photo: np.ndarray, landmarks: np.ndarray, plan: Expression
 
     ``head`` ``[T, 3, 3]`` photo -> frame head motion (:func:`editor.trajectory.head_transforms`).
     """
-    lm = np.asarray(landmarks, np.float64)
+    lm = visible_interior_lips(photo, landmarks)
     ellipse = FaceEllipse.of(lm)
     box = ellipse.box(ANCHOR_RING, photo.shape)
     window = ellipse_window(box, ellipse.centre, ellipse.axes, ellipse.angle, WINDOW_INNER, WINDOW_OUTER)

@@ -39,6 +39,11 @@ SIX_EMOTIONS = ("joy", "fear", "anger", "sadness", "disgust", "surprise")
 #: Where each emotion's target comes from, as the bake-off decided (``scripts/bakeoff_targets.py``,
 #: docs/BENCHMARKS.md): the data's, except fear, whose generator-driven target the judges read far better.
 TARGET_SOURCES = {"fear": "generator"}
+#: The widest the lips part at the apex, in mouth widths: beyond it a fearful or surprised mouth reads as
+#: a scream, and most of what shows is a synthesised cavity rather than the photo.
+MAX_MOUTH_OPENING = 0.5
+#: The range the full emotion keeps the eyes' opening in, as multiples of their own opening.
+MIN_EYE_NARROWING, MAX_EYE_WIDENING = 0.5, 1.6
 #: Blinks per second (people blink 15-20 times a minute).
 BLINK_RATE_HZ = 0.3
 #: Faces reach half their expression at least this many seconds apart.
@@ -110,15 +115,60 @@ def expression_regions(model: ExpressionBasis, landmarks: np.ndarray, spec: Emot
                        intensity: float, targets: Optional[dict] = None) -> np.ndarray:
     """``[3, 68, 2]`` photo px: brows, lids and mouth moving from the face's own expression to the target's.
 
-    Scaled by ``intensity / DEFAULT_INTENSITY``, by the blend's strength ``spec.amount`` (``joy:0.5`` moves
-    half as far as ``joy``) and by :func:`editor.expression_motion.size_factor`.
+    The mouth's part is first cut so that the full emotion at the default intensity parts the lips at most
+    :data:`MAX_MOUTH_OPENING`, and the lids' so that the eyes' opening stays between :data:`MIN_EYE_NARROWING` and
+    :data:`MAX_EYE_WIDENING` times their own;
+    then all is scaled by ``intensity / DEFAULT_INTENSITY``, by the blend's strength
+    ``spec.amount`` (``joy:0.5`` moves half as far as ``joy``) and by :func:`editor.expression_motion.size_factor`.
     """
     lm = np.asarray(landmarks, np.float64)
     amount = APEX_AT_DEFAULT * spec.amount * intensity / DEFAULT_INTENSITY
     amount *= size_factor(float(np.linalg.norm(lm[16] - lm[0])))
     own = model.coefficients(lm)
     goal = keep_stronger(model, own, target_coefficients(model, spec, targets))
-    return amount * model.region_displacements(lm, own, goal)
+    regions = model.region_displacements(lm, own, goal)
+    regions[2] *= opening_limit(lm, APEX_AT_DEFAULT * regions[2])  # the full emotion's apex, so blends scale it
+    regions[1] *= widening_limit(lm, APEX_AT_DEFAULT * regions[1])
+    return amount * regions
+
+
+def mouth_opening(landmarks: np.ndarray) -> float:
+    """The inner lips' gap (mean of the three pairs 61/67, 62/66, 63/65) in mouth widths (corner 48 to 54)."""
+    lm = np.asarray(landmarks, np.float64)
+    width = float(np.linalg.norm(lm[54] - lm[48])) or 1.0
+    return float(np.mean([lm[b] - lm[a] for a, b in ((61, 67), (62, 66), (63, 65))], axis=0)[1]) / width
+
+
+def eye_opening(landmarks: np.ndarray) -> float:
+    """Both eyes' lid gap (upper 37/38, 43/44 to lower 41/40, 47/46), summed, in eye widths (summed)."""
+    lm = np.asarray(landmarks, np.float64)
+    gap = sum(lm[b, 1] - lm[a, 1] for a, b in ((37, 41), (38, 40), (43, 47), (44, 46)))
+    width = float(np.linalg.norm(lm[39] - lm[36]) + np.linalg.norm(lm[45] - lm[42])) or 1.0
+    return float(gap) / width
+
+
+def widening_limit(landmarks: np.ndarray, lids: np.ndarray) -> float:
+    """The largest factor (≤ 1) for the lid pattern ``[68, 2]`` that keeps the eyes' opening between
+    MIN_EYE_NARROWING and MAX_EYE_WIDENING times their own: an eye opened further shows mostly synthesised
+    white and iris, one narrowed further reads as shut rather than squinting."""
+    lm = np.asarray(landmarks, np.float64)
+    own, apex = eye_opening(lm), eye_opening(lm + lids)
+    if own <= 0 or MIN_EYE_NARROWING * own <= apex <= MAX_EYE_WIDENING * own:
+        return 1.0
+    bound = MAX_EYE_WIDENING if apex > own else MIN_EYE_NARROWING
+    return float(np.clip((bound - 1.0) * own / (apex - own), 0.0, 1.0))
+
+
+def opening_limit(landmarks: np.ndarray, mouth: np.ndarray) -> float:
+    """The largest factor (≤ 1) for the mouth pattern ``[68, 2]`` that opens the lips at most MAX_MOUTH_OPENING."""
+    lm = np.asarray(landmarks, np.float64)
+    if mouth_opening(lm + mouth) <= MAX_MOUTH_OPENING:
+        return 1.0
+    low, high = 0.0, 1.0  # the opening is measured in the moved mouth's width, so search for the factor
+    for _ in range(20):
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if mouth_opening(lm + mid * mouth) <= MAX_MOUTH_OPENING else (low, mid)
+    return low
 
 
 def onset_windows(run_seed: int, count: int, duration: float) -> tuple[list[np.random.SeedSequence], list]:

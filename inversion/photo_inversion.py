@@ -226,13 +226,13 @@ def invert_faces(G: nn.Module, faces: Sequence[FaceToInvert], lpips: Optional[nn
 
 
 def faces_to_invert(photo: np.ndarray, G: nn.Module, *, aligned: bool = False,
-                    wanted: Optional[Sequence[int]] = None, device: str = "cpu") -> list[FaceToInvert]:
+                    wanted: Optional[Sequence[int]] = None) -> list[FaceToInvert]:
     """The faces of ``photo`` aligned for ``G``: the whole photo as one crop (``aligned``), else its
     detected faces (left to right; ``wanted`` indices, None: all) aligned with ``G``'s variant."""
     size = G.img_resolution
     if aligned:
         return [whole_photo_face(photo, size)]
-    found = detect_faces(photo, device=device)
+    found = detect_faces(photo)
     if not found:
         raise FaceLatentError("no face found in the photo; if it is already an aligned face crop, use --aligned")
     return align_detections(photo, found, chosen_indices(wanted, len(found)), G.config.get("alignment", "ffhq"), size)

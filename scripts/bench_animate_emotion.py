@@ -46,7 +46,7 @@ def video_probs(clf, frame: np.ndarray, boxes, emotion: str) -> list[float | Non
     from directions.emotions import EMOTIONS  # noqa: PLC0415
     from directions.face_classification import classify_photo  # noqa: PLC0415
 
-    found = [{"box": f.box, "probs": dict(zip(EMOTIONS, f.probs))} for f in classify_photo(clf, frame, "cpu")]
+    found = [{"box": f.box, "probs": dict(zip(EMOTIONS, f.probs))} for f in classify_photo(clf, frame)]
     return [None if f is None else float(f["probs"][emotion]) for f in match_faces(boxes, found)]
 
 

@@ -119,8 +119,7 @@ def invert(
     torch_device = pick_device(device)
     image = read_photo(photo)
     G = load_generator(generator, torch_device)
-    chosen = faces_to_invert(image, G, aligned=aligned, wanted=None if aligned else parse_faces(faces),
-                             device=str(torch_device))
+    chosen = faces_to_invert(image, G, aligned=aligned, wanted=None if aligned else parse_faces(faces))
     lpips = LPIPS(lpips_net.value).to(torch_device)
     start_encoder = encoder_for(G, torch_device) if encoder else None
     settings = InversionSettings(space=space.value, steps=steps, pti_steps=pti_steps, seed=0 if seed is None else seed)

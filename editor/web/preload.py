@@ -20,7 +20,7 @@ import inversion.faces.detection  # noqa: F401, E402
 
 with contextlib.suppress(Exception):
     from inversion.faces.mtcnn import load_mtcnn
-    load_mtcnn("cpu")
+    load_mtcnn()
 with contextlib.suppress(Exception):
     from inversion.faces.landmarks import load_shape_predictor
     load_shape_predictor()

@@ -137,8 +137,8 @@ def _faces_in(photo, image, found, scale, offset=(0.0, 0.0)) -> list[Face]:
     return faces
 
 
-def _mtcnn_faces(photo, small, scale, device) -> list[Face]:
-    found = detect_mtcnn(load_mtcnn(device), small, MTCNN_MIN_FACE, DEFAULT_THRESHOLDS, DEFAULT_FACTOR)[0]
+def _mtcnn_faces(photo, small, scale) -> list[Face]:
+    found = detect_mtcnn(load_mtcnn(), small, MTCNN_MIN_FACE, DEFAULT_THRESHOLDS, DEFAULT_FACTOR)[0]
     return _faces_in(photo, small, found, scale)
 
 
@@ -204,12 +204,12 @@ def _touches_inner_edge(box, x0: int, y0: int, side: int, width: int, height: in
             or (x0 + side < width and bx1 > x0 + side - margin) or (y0 + side < height and by1 > y0 + side - margin))
 
 
-def _tile_faces(photo, plan: SearchPlan, whole: list[Face], device) -> list[Face]:
+def _tile_faces(photo, plan: SearchPlan, whole: list[Face]) -> list[Face]:
     """MTCNN on every tile of ``plan``: faces (photo pixels) that no inner tile edge cuts and that are not
     ``whole`` faces again (IoU > :data:`DUPLICATE_IOU`; among tiles the higher score wins). Landmarks
     are found only for the faces kept."""
     h, w = photo.shape[:2]
-    nets, candidates = load_mtcnn(device), []
+    nets, candidates = load_mtcnn(), []
     for y0 in plan.ys:
         for x0 in plan.xs:
             crop = photo[y0:y0 + plan.side, x0:x0 + plan.side]
@@ -248,7 +248,7 @@ def _hog_faces(photo, small, scale, min_face) -> list[Face]:
 
 
 def find_faces(photo: np.ndarray, detector: str = "mtcnn", min_face: float = DEFAULT_MIN_FACE,
-               max_side: int = DEFAULT_MAX_SIDE, device: str = "cpu",
+               max_side: int = DEFAULT_MAX_SIDE,
                search_budget: float = DEFAULT_SEARCH_BUDGET) -> FaceDetection:
     """Detect faces and their landmarks; see the module docstring for every convention."""
     _check_photo(photo)
@@ -260,9 +260,9 @@ def find_faces(photo: np.ndarray, detector: str = "mtcnn", min_face: float = DEF
     small, scale = _reduced(photo, max_side)
     plan = search_plan(w, h, min_face, max_side, search_budget)
     if detector == "mtcnn":
-        faces = _mtcnn_faces(photo, small, scale, device)
+        faces = _mtcnn_faces(photo, small, scale)
         if plan.tiles:
-            faces = faces + _tile_faces(photo, plan, faces, device)
+            faces = faces + _tile_faces(photo, plan, faces)
         smallest, complete = plan.smallest, plan.complete
     else:
         faces = _hog_faces(photo, small, scale, min_face)
@@ -281,9 +281,9 @@ def search_notice(width: int, height: int, smallest: float, min_face: float) -> 
 
 
 def detect_faces(photo: np.ndarray, detector: str = "mtcnn", min_face: float = DEFAULT_MIN_FACE,
-                 max_side: int = DEFAULT_MAX_SIDE, device: str = "cpu") -> list[Face]:
+                 max_side: int = DEFAULT_MAX_SIDE) -> list[Face]:
     """Faces of at least ``min_face`` pixels, left to right (:func:`find_faces` also lists skipped ones)."""
-    return find_faces(photo, detector, min_face, max_side, device).faces
+    return find_faces(photo, detector, min_face, max_side).faces
 
 
 # --- evaluation against labelled landmarks (dlib's imglab XML) -----------------------------------

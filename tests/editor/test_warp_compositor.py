@@ -11,7 +11,7 @@ from editor.emotion_spec import parse_emotion_spec
 from editor.expression_motion import J_MAX, J_MIN, ExpressionPlan, size_factor
 from editor.face_layers import INNER_LIPS, RIGHT_EYE, polygon_mask, smooth_outline
 from editor.keypoint_warp import area_change, combine_fields
-from editor.warp_compositor import WarpCompositor
+from editor.warp_compositor import CAVITY_SHADOW, WarpCompositor
 from editor.warp_face import prepare_warp_face, skin_mask
 from editor.warp_pipeline import expression_regions, plan_warp_faces
 
@@ -103,9 +103,20 @@ def test_the_mouth_fill_stays_inside_the_opening_and_teeth_keep_their_size():
                          (x1 - x0, y1 - y0))
     jaw = cv2.dilate((jaw > 0).astype(np.uint8), np.ones((5, 5), np.uint8))
     core = (opening[y0:y1, x0:x1] > 0.999) & (jaw == 0)
-    assert core.sum() > 50
-    shown = with_layers[y0:y1, x0:x1][core].astype(np.float32)
-    assert np.abs(shown - layer.image[core]).max() <= 1.0
+    cavity = core & (layer.cavity > 0.99)
+    assert cavity.sum() > 20
+    frame = with_layers[y0:y1, x0:x1].astype(np.float32)
+    # The layer is shown unwarped: each pixel is its own, darkened by at most the cavity's share of the
+    # shadow (teeth, with share 0, exactly), never brightened.
+    share = layer.cavity[..., None]
+    assert (frame[core] <= layer.image[core] + 1.0).all()
+    assert (frame[core] >= (layer.image * (1 - CAVITY_SHADOW * share))[core] - 1.0).all()
+    # The open cavity darkens with depth (distance from the lips).
+    depth = cv2.distanceTransform((opening[y0:y1, x0:x1] > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+    darkening = (layer.image - frame).mean(axis=2)
+    deep = cavity & (depth > np.percentile(depth[cavity], 75))
+    shallow = cavity & (depth <= np.percentile(depth[cavity], 25))
+    assert darkening[deep].mean() > darkening[shallow].mean() + 2.0
 
 
 def test_eyeballs_are_never_stretched_by_the_lids():

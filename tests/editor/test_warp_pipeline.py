@@ -50,3 +50,29 @@ def test_an_expression_stronger_than_the_target_is_kept():
     np.testing.assert_allclose(keep_stronger(MODEL, beyond, goal), beyond)
     weaker = MODEL.target("neutral") + 0.3 * axis
     np.testing.assert_allclose(keep_stronger(MODEL, weaker, goal), goal)  # a faint smile goes to the target
+
+
+def test_the_full_emotion_parts_the_lips_at_most_the_limit():
+    from editor.warp_pipeline import MAX_MOUTH_OPENING, expression_regions, mouth_opening  # noqa: PLC0415
+
+    lm = MODEL.mean_shape * 90.0 + np.array([150.0, 140.0])
+    widest = 0.0
+    for emotion in ("fear", "surprise", "anger"):
+        mouth = expression_regions(MODEL, lm, parse_emotion_spec(emotion), 0.7)[2]
+        widest = max(widest, mouth_opening(lm + mouth))
+        assert mouth_opening(lm + mouth) <= MAX_MOUTH_OPENING + 1e-6, emotion
+    assert widest > 0.8 * MAX_MOUTH_OPENING  # the limit is reached, not the lips kept shut
+
+
+def test_the_full_emotion_keeps_the_eyes_opening_within_bounds():
+    from editor.warp_pipeline import MAX_EYE_WIDENING, MIN_EYE_NARROWING, eye_opening, expression_regions  # noqa: PLC0415
+
+    lm = MODEL.mean_shape * 90.0 + np.array([150.0, 140.0])
+    own = eye_opening(lm)
+    ratios = []
+    for emotion in ("joy", "fear", "anger", "sadness", "disgust", "surprise"):
+        lids = expression_regions(MODEL, lm, parse_emotion_spec(emotion), 0.7)[1]
+        ratios.append(eye_opening(lm + lids) / own)
+    assert MIN_EYE_NARROWING - 1e-6 <= min(ratios) and max(ratios) <= MAX_EYE_WIDENING + 1e-6
+    assert max(ratios) > 1.1 and min(ratios) < 0.9  # the lids still move both ways
+

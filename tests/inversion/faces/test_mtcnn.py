@@ -1,4 +1,4 @@
-"""The project's MTCNN against facenet-pytorch 2.6.0's own results, batching, and NMS."""
+"""The project's numpy MTCNN against facenet-pytorch 2.6.0's own results, its layers against torch's, batching, NMS."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ import numpy as np
 import pytest
 import torch
 
+import torch.nn.functional as F
+
+from inversion.assets import resolve_asset
+from inversion.assets.legacy_state import read_legacy_state
+from inversion.common.errors import CheckpointError
 from inversion.common.images import read_photo
-from inversion.faces.mtcnn import detect_mtcnn, load_mtcnn, nms
+from inversion.faces.mtcnn import area_resize, conv2d, detect_mtcnn, load_mtcnn, max_pool, nms, prelu
 
 
 @pytest.fixture(scope="module")
 def nets():
-    return load_mtcnn("cpu")
+    return load_mtcnn()
 
 
 def test_matches_facenet_pytorch_reference(shared, nets):
@@ -71,24 +76,69 @@ def test_nms_union_and_min():
 
 def test_weights_that_do_not_fit_are_a_checkpoint_error(tmp_path, monkeypatch):
     import inversion.faces.mtcnn
-    from inversion.common.errors import CheckpointError
 
     wrong = tmp_path / "wrong.pt"
-    torch.save({"conv1.weight": torch.zeros(1)}, wrong)
+    torch.save({"conv1.weight": torch.zeros(1)}, wrong, _use_new_zipfile_serialization=False)
     monkeypatch.setattr(inversion.faces.mtcnn, "resolve_asset", lambda name: wrong)
     load_mtcnn.cache_clear()
     try:
         with pytest.raises(CheckpointError, match="PNET"):
-            load_mtcnn("cpu")
+            load_mtcnn()
     finally:
         load_mtcnn.cache_clear()
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-def test_cuda_finds_the_same_faces_as_cpu(shared, nets):
-    photo = read_photo(shared("data", "photos", "2007_007763.jpg"))
-    cpu = detect_mtcnn(nets, photo)[0]
-    gpu = detect_mtcnn(load_mtcnn("cuda"), photo)[0]
-    assert len(gpu.boxes) == len(cpu.boxes) == 7
-    np.testing.assert_allclose(gpu.boxes, cpu.boxes, atol=1.0)
-    np.testing.assert_allclose(gpu.scores, cpu.scores, atol=1e-3)
+@pytest.mark.parametrize("name", ["mtcnn-pnet", "mtcnn-rnet", "mtcnn-onet"])
+def test_legacy_state_reader_gives_what_torch_load_gives(name):
+    path = resolve_asset(name)
+    ours, theirs = read_legacy_state(path), torch.load(path, map_location="cpu", weights_only=True)
+    assert list(ours) == list(theirs)
+    for key, value in theirs.items():
+        assert ours[key].dtype == np.float32
+        np.testing.assert_array_equal(ours[key], value.numpy(), err_msg=key)
+
+
+def test_legacy_state_reader_refuses_other_files(tmp_path):
+    zipped = tmp_path / "zipped.pt"
+    torch.save({"w": torch.ones(2)}, zipped)  # the current (zip) format
+    with pytest.raises(CheckpointError, match="not a legacy torch"):
+        read_legacy_state(zipped)
+    crafted = tmp_path / "crafted.pt"
+    import pickle
+    with open(crafted, "wb") as f:
+        for obj in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}):
+            pickle.dump(obj, f, protocol=2)
+        f.write(b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03.")
+    with pytest.raises(CheckpointError, match="refusing global os.system"):
+        read_legacy_state(crafted)
+
+
+def test_layers_match_torch():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 17, 23)).astype(np.float32)
+    weight, bias = rng.normal(size=(5, 3, 3, 2)).astype(np.float32), rng.normal(size=5).astype(np.float32)
+    nhwc = x.transpose(0, 2, 3, 1)
+    expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias)).numpy()
+    np.testing.assert_allclose(conv2d(nhwc, weight, bias).transpose(0, 3, 1, 2), expected, atol=1e-5)
+    for kernel, stride in ((2, 2), (3, 2)):
+        expected = F.max_pool2d(torch.from_numpy(x), kernel, stride, ceil_mode=True).numpy()
+        np.testing.assert_array_equal(max_pool(nhwc, kernel, stride).transpose(0, 3, 1, 2), expected)
+    slope = np.array([0.25, -0.5, 2.0], np.float32)
+    expected = F.prelu(torch.from_numpy(x), torch.from_numpy(slope)).numpy()
+    np.testing.assert_allclose(prelu(nhwc, slope).transpose(0, 3, 1, 2), expected, atol=1e-7)
+    for size in ((12, 12), (5, 9), (17, 23)):
+        expected = F.interpolate(torch.from_numpy(x), size=size, mode="area").numpy()
+        np.testing.assert_allclose(area_resize(x, size), expected, atol=1e-5)
+
+
+def test_detection_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from inversion.faces.detection import find_faces; "
+            "from inversion.common.images import read_photo; "
+            "found = find_faces(read_photo('docs/examples/astronaut.jpg')).faces; "
+            "print(len(found), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=__import__("pathlib").Path(__file__).resolve().parents[2])
+    assert out.stdout.split() == ["1", "False"]

@@ -1,0 +1,45 @@
+"""The layers a moving face reveals: where a parted mouth's interior really ends."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from directions.expression_basis import load_default
+from editor.face_layers import OUTER_LIPS, visible_interior_lips
+
+SKIN, LIPS, TEETH = (200, 160, 140), (185, 85, 85), (235, 228, 215)
+
+
+def _mouth_photo(landmarks, teeth_top=None, teeth_bottom=None, size=(260, 240)):
+    """Skin, the outer lips filled with lip colour and, when given, teeth between two rows inside them."""
+    photo = np.zeros(size + (3,), np.uint8)
+    photo[:] = SKIN
+    outer = np.round(landmarks[list(OUTER_LIPS)]).astype(np.int32)
+    cv2.fillPoly(photo, [outer], LIPS)
+    if teeth_top is not None:
+        lips = np.zeros(size, np.uint8)
+        cv2.fillPoly(lips, [outer], 1)
+        rows = np.arange(size[0])[:, None]
+        photo[(lips > 0) & (rows >= teeth_top) & (rows <= teeth_bottom)] = TEETH
+    return photo
+
+
+def test_inner_lips_move_out_to_the_teeth_a_photo_shows():
+    lm = load_default().mean_shape * 70.0 + np.array([120.0, 110.0])
+    middle = lm[[62, 66], 1].mean()
+    top, bottom = int(np.floor(middle - 3)), int(np.ceil(middle + 3))  # teeth well beyond dlib's sliver
+    photo = _mouth_photo(lm, top, bottom)
+    moved = visible_interior_lips(photo, lm)
+    for upper in (61, 62, 63):
+        assert abs(moved[upper, 1] - top) <= 1.0, (upper, moved[upper], top)
+    for lower in (65, 66, 67):
+        assert abs(moved[lower, 1] - bottom) <= 1.0, (lower, moved[lower], bottom)
+    untouched = [i for i in range(68) if i not in (61, 62, 63, 65, 66, 67)]
+    np.testing.assert_array_equal(moved[untouched], lm[untouched])
+
+
+def test_a_closed_mouth_keeps_its_landmarks():
+    lm = load_default().mean_shape * 70.0 + np.array([120.0, 110.0])
+    photo = _mouth_photo(lm)
+    np.testing.assert_array_equal(visible_interior_lips(photo, lm), lm)
