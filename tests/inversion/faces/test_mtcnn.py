@@ -140,5 +140,5 @@ def test_detection_does_not_import_torch():
             "found = find_faces(read_photo('docs/examples/astronaut.jpg')).faces; "
             "print(len(found), 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=__import__("pathlib").Path(__file__).resolve().parents[2])
+                         cwd=__import__("pathlib").Path(__file__).resolve().parents[3])
     assert out.stdout.split() == ["1", "False"]
