@@ -31,7 +31,6 @@ from inversion.common.images import tensor_to_images
 from inversion.latents_file import face_generator
 
 #: Faces whose detector box is smaller than this (longer side, photo pixels) stay still.
-MIN_ANIMATED_FACE = 28
 MAX_CROP_SIZE = 1024
 
 
@@ -130,9 +129,3 @@ def faces_from_latents_file(photo: np.ndarray, G: nn.Module, data, resolution: i
         faces.append(face)
     finish_faces(G, faces)
     return faces
-
-
-def too_small(box, min_size: float = MIN_ANIMATED_FACE) -> bool:
-    """True when a detector box (x0, y0, x1, y1) is too small to animate (longer side < ``min_size`` px)."""
-    return max(box[2] - box[0], box[3] - box[1]) < min_size
-

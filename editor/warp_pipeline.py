@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import functools
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from directions.expression_basis import ExpressionBasis, load_default, load_generator_targets
+from editor.animate_job import (
+    AnimateOptions, AnimateResult, Progress, check_options, detect_and_shrink, no_progress, shrink_latents, too_small,
+)
 from editor.emotion_spec import EmotionSpec
 from editor.expression_motion import ExpressionPlan, plan_expression, size_factor
 from editor.trajectory import DEFAULT_INTENSITY, ONSET_RANGE, head_transforms
@@ -29,7 +33,6 @@ from editor.warp_compositor import WarpCompositor
 from editor.warp_face import WarpFace, prepare_warp_face
 from inversion.common.errors import FaceLatentError
 
-Progress = Callable[[str, int, int], None]
 #: The apex is the target expression itself at the default intensity; other intensities scale it.
 APEX_AT_DEFAULT = 1.0
 #: How much of what sets an emotion's target apart from the six emotions' mean is added to it
@@ -216,9 +219,10 @@ def write_warp_video(photo: np.ndarray, faces: Sequence[WarpFace], out: Path, *,
     compositor = WarpCompositor(photo, faces)
 
     def frames():
-        for i in range(num_frames):
-            clock = time.perf_counter()
-            frame = compositor.frame(i)
+        made = compositor.frames(num_frames)
+        for _ in range(num_frames):
+            clock = time.perf_counter()  # the wait for the next frame: compositing's share of the wall time
+            frame = next(made)
             spent["composite"] += time.perf_counter() - clock
             yield frame
 
@@ -231,3 +235,50 @@ def write_warp_video(photo: np.ndarray, faces: Sequence[WarpFace], out: Path, *,
     stats = {"jacobian_min": float(min(lows)), "jacobian_max": float(max(highs)),
              "expression_scale": [float(f.plan.scale) for f in faces]}
     return count, sheet, stats
+
+
+def animate_with_warp(photo: np.ndarray, out: Path, options: AnimateOptions, *, latents=None,
+                      progress: Progress = no_progress) -> AnimateResult:
+    """The warp motion model (:mod:`editor.warp_pipeline`): detection (or a latents file's faces), plan, frames."""
+    check_options(options)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    if latents is not None:
+        photo, latents = shrink_latents(photo, latents, options.max_side)
+        found = sorted(latents.faces, key=lambda f: f.index)
+        indices = [f.index for f in found] if options.faces is None else list(options.faces)
+        missing = sorted(set(indices) - {f.index for f in found})
+        if missing:
+            raise FaceLatentError(f"--faces {missing[0]}: the latents file has faces "
+                                  f"{', '.join(str(f.index) for f in found)} only")
+        chosen = [f for f in found if f.index in set(indices)]
+        still = [f.index for f in chosen if too_small(f.box, options.min_face)]
+        chosen = [f for f in chosen if f.index not in still]
+        if any(tuple(f.landmarks.shape) != (68, 2) for f in chosen):
+            raise FaceLatentError("the latents file has a face without 68 landmarks (an aligned crop): "
+                                  "the warp needs detected faces")
+        faces = [(f.index, f.box, np.asarray(f.landmarks, np.float64)) for f in chosen]
+        timings["latents file"] = time.perf_counter() - clock
+    else:
+        photo, found, animated, still = detect_and_shrink(photo, options, progress)
+        faces = [(i, found[i].box, found[i].landmarks68) for i in animated]
+        timings["detect"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    prepared = plan_warp_faces(photo, [f[2] for f in faces], load_default(), options.emotion, options.seed,
+                               options.duration, options.fps, options.intensity)
+    timings["plan"] = time.perf_counter() - clock
+    num_frames = int(round(options.duration * options.fps))
+    count, sheet, stats = write_warp_video(photo, prepared, Path(out), fps=options.fps, num_frames=num_frames,
+                                           crf=options.crf, preset=options.preset,
+                                           preview_frames=options.preview_frames, progress=progress, timings=timings)
+    return AnimateResult(video=Path(out), num_frames=count, size=(photo.shape[1], photo.shape[0]),
+                         animated=[f[0] for f in faces], still=list(still), motions=[p.plan for p in prepared],
+                         faces=[_Box(f[1]) for f in faces], timings=timings, preview=sheet, motion="warp",
+                         warp_stats=stats)
+
+
+@dataclass(frozen=True)
+class _Box:
+    """A face of a warp run as the result reports it: its detector box (x0, y0, x1, y1)."""
+
+    box: tuple

@@ -45,7 +45,7 @@ from inversion.faces.alignment import align_face
 from inversion.checkpoints import generator_identity
 from inversion.common.errors import FaceLatentError
 from inversion.common.images import images_to_tensor, tensor_to_images
-from inversion.faces.detection import detect_faces
+from inversion.faces.detection import chosen_indices, detect_faces
 from inversion.latents_file import FaceLatent, LatentsFile
 from inversion.projection.projector import (
     ProjectorConfig, estimate_w_stats, lpips_distance, psnr, run_projection, synthesize, to_wplus,
@@ -97,16 +97,6 @@ class InversionImages:
 
     targets: list = field(default_factory=list)
     reconstructions: list = field(default_factory=list)
-
-
-def chosen_indices(wanted: Optional[Sequence[int]], count: int) -> list[int]:
-    """The face indices to use among ``count`` detections (``None``: all); an index out of range is refused."""
-    indices = list(range(count)) if wanted is None else list(wanted)
-    bad = [i for i in indices if not 0 <= i < count]
-    if bad:
-        raise FaceLatentError(f"--faces {bad[0]} is out of range: the photo has {count} face(s), "
-                              f"indices 0 to {count - 1}")
-    return indices
 
 
 def known_pixels(photo_hw, forward, size: int) -> np.ndarray:

@@ -70,7 +70,8 @@ def main() -> None:
     from directions.default_directions import default_path
     from editor.emotion_spec import parse_emotion_spec
     from editor.face_edit import render_latents, full_noise
-    from editor.pipeline import AnimateOptions, animate_photo
+    from editor.animate_job import AnimateOptions
+    from editor.pipeline import animate_photo
     from inversion.checkpoints import generator_identity, load_generator
     from inversion.projection.encoder import encoder_for
     from inversion.common.images import read_photo

@@ -80,7 +80,8 @@ def rises(first, last) -> str:
 def run_emotion(emotion: str, photo, G, directions, clf, models: dict, args, out_dir: Path) -> dict:
     """One pipeline run for ``emotion``: returns the table row's values and its seconds."""
     from editor.emotion_spec import parse_emotion_spec  # noqa: PLC0415
-    from editor.pipeline import AnimateOptions, animate_photo, plan_paths  # noqa: PLC0415
+    from editor.animate_job import AnimateOptions
+    from editor.pipeline import animate_photo, plan_paths  # noqa: PLC0415
     from editor.video import read_video  # noqa: PLC0415
 
     options = AnimateOptions(emotion=parse_emotion_spec(emotion), seed=args.seed, duration=args.duration,

@@ -87,7 +87,7 @@ def plan_sources(count: int, seed: int, min_face: float) -> list[dict]:
     """The photos to animate and which detections in each, until ``count`` faces are taken."""
     from inversion.common.images import read_photo  # noqa: PLC0415
     from inversion.faces.detection import find_faces  # noqa: PLC0415
-    from editor.pipeline import choose_faces  # noqa: PLC0415
+    from editor.animate_job import choose_faces  # noqa: PLC0415
 
     canvases = iter(holdout_canvases(seed))
     others = sorted(p.name for p in PHOTOS.glob("*.jpg") if p.name != GROUP)
@@ -270,9 +270,10 @@ def main() -> None:
     from directions.evaluation import DlibIdentity  # noqa: PLC0415
     from editor.cli.animate import resolve_directions  # noqa: PLC0415
     from editor.emotion_spec import parse_emotion_spec  # noqa: PLC0415
-    from editor.face_edit import MIN_ANIMATED_FACE  # noqa: PLC0415
+    from editor.animate_job import MIN_ANIMATED_FACE  # noqa: PLC0415
     import editor.pipeline  # noqa: PLC0415
-    from editor.pipeline import AnimateOptions, animate_photo  # noqa: PLC0415
+    from editor.animate_job import AnimateOptions  # noqa: PLC0415
+    from editor.pipeline import animate_photo  # noqa: PLC0415
     from editor.video import read_video  # noqa: PLC0415
     from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
     from inversion.projection.encoder import encoder_for  # noqa: PLC0415

@@ -1,6 +1,7 @@
 """``facelatent animate``: the main job, a photo -> a video in which every face performs an emotion.
 
-Wires options and files to :func:`editor.pipeline.animate_photo`: the generator (``-g``, default
+Wires options and files to :func:`editor.warp_pipeline.animate_with_warp` (the default for the embedded
+generator: no generator, no torch) or :func:`editor.pipeline.animate_photo`: the generator (``-g``, default
 the embedded one), the directions (``-d``, default the embedded ones for the embedded generator),
 the emotion blend, the seed (printed when drawn fresh), the optional latents file from
 ``facelatent invert``, and the output. The video goes to ``-o`` or, by default, beside the photo
@@ -17,25 +18,20 @@ import json
 from pathlib import Path
 from typing import Annotated, Optional
 
-import torch
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from directions.default_directions import resolve_directions
-from directions.direction_file import load_directions
+from editor.animate_job import MOTION_MODELS, AnimateOptions, output_size
 from editor.cli.common import DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info, parse_faces
 from editor.emotion_spec import parse_emotion_spec
 from editor.preview import image_format, write_image
-from inversion.checkpoints import generator_identity, load_generator
-from inversion.common.devices import pick_device
-from inversion.projection.encoder import encoder_for
+from editor.trajectory import fresh_seed, validate_timing
+from editor.warp_pipeline import animate_with_warp
 from inversion.common.errors import AssetMissingError, FaceLatentError
-from inversion.faces.detection import DEFAULT_MIN_FACE, search_notice, search_plan
 from inversion.common.images import read_photo
-from inversion.latents_file import load_latents
-from inversion.projection.lpips import LPIPS
 from inversion.common.output_files import check_output_file
+from inversion.faces.detection import DEFAULT_MIN_FACE, search_notice, search_plan
 
 def register(app: typer.Typer) -> None:
     app.command("animate")(animate)
@@ -78,6 +74,8 @@ def torch_threads(count: int):
     Small networks (the 64 px default models) gain nothing from more threads, and on a machine whose
     cores are busy two threads ran the projection about 50x slower than one (docs/BENCHMARKS.md).
     """
+    import torch  # noqa: PLC0415 (torch: 3 s of start-up that the warp, the default, does without)
+
     before = torch.get_num_threads()
     if count > 0:
         torch.set_num_threads(count)
@@ -108,7 +106,6 @@ def search_limit(width: int, height: int) -> Optional[str]:
 
 def size_notice(width: int, height: int, max_side: int) -> Optional[str]:
     """The one-line notice printed when the video will be smaller than the photo, else None."""
-    from editor.pipeline import output_size  # noqa: PLC0415 (scipy: ~1 s of start-up)
     size = output_size(width, height, max_side)
     if size == (width, height):
         return None
@@ -158,8 +155,6 @@ def animate(
     json_out: JsonOption = False,
 ) -> None:
     """Animate every face of PHOTO performing an emotion; writes an H.264 video."""
-    from editor.pipeline import MOTION_MODELS, AnimateOptions  # noqa: PLC0415 (scipy: ~1 s of start-up)
-    from editor.trajectory import fresh_seed, validate_timing  # noqa: PLC0415 (scipy: ~1 s of start-up)
     spec = parse_emotion_spec(emotion)
     if motion not in MOTION_MODELS:
         raise FaceLatentError(f"--motion must be one of {', '.join(MOTION_MODELS)}, not {motion!r}")
@@ -174,19 +169,20 @@ def animate(
                    size_notice(image.shape[1], image.shape[0], max_side)):
         if notice:
             info(notice)
-    torch_device = pick_device(device)
-    # The warp moves the photo's own pixels: the embedded generator and directions are not needed.
-    warp_only = motion == "warp" or (motion == "auto" and generator is None)
-    G = None if warp_only and latents is None else load_generator(generator, torch_device)
-    direction_set = None if warp_only else load_directions(resolve_directions(generator, directions),
-                                                           generator_identity(G))
     fresh = seed is None
     seed = fresh_seed() if fresh else seed
     options = AnimateOptions(emotion=spec, seed=int(seed), duration=duration, fps=fps, intensity=intensity,
                              faces=chosen, steps=steps, crf=crf, preview_frames=8 if preview else 0,
                              max_side=max_side, motion=motion)
-    with torch_threads(threads):
-        result = _run(image, G, direction_set, out, options, latents, str(torch_device))
+    # The warp moves the photo's own pixels: no generator, no directions, no torch.
+    if (motion == "warp" or (motion == "auto" and generator is None)) and latents is None:
+        if device not in ("auto", "cpu"):
+            _pick_device(device)  # an unusable --device is refused all the same
+        with stage_progress() as progress:
+            result = animate_with_warp(image, out, options, progress=progress)
+    else:
+        with torch_threads(threads):
+            result = _run(image, generator, directions, out, options, latents, device)
     if preview is not None and result.preview is not None:
         write_image(preview, result.preview)
     if fresh:
@@ -194,8 +190,27 @@ def animate(
     _report(result, options, preview, json_out)
 
 
-def _run(image, G, direction_set, out: Path, options, latents_path: Optional[Path], device: str):
-    from editor.pipeline import animate_photo, choose_motion  # noqa: PLC0415 (scipy: ~1 s of start-up)
+def _pick_device(device: str):
+    from inversion.common.devices import pick_device  # noqa: PLC0415 (torch: 3 s of start-up, as below)
+
+    return pick_device(device)
+
+
+def _run(image, generator: Optional[Path], directions: Optional[Path], out: Path, options,
+         latents_path: Optional[Path], device: str):
+    """flow and paste (and the warp from a latents file): the generator, directions and inversion, with torch."""
+    # torch, the generator and the pipeline load here only: 3 s of start-up that the warp, the default, does without
+    from directions.default_directions import resolve_directions  # noqa: PLC0415
+    from directions.direction_file import load_directions  # noqa: PLC0415
+    from editor.pipeline import animate_photo, choose_motion  # noqa: PLC0415
+    from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
+    from inversion.latents_file import load_latents  # noqa: PLC0415
+
+    torch_device = _pick_device(device)
+    warp_only = options.motion == "warp" or (options.motion == "auto" and generator is None)
+    G = None if warp_only and latents_path is None else load_generator(generator, torch_device)
+    direction_set = None if warp_only else load_directions(resolve_directions(generator, directions),
+                                                           generator_identity(G))
     data, lpips, encoder = None, None, None
     if latents_path is not None:
         data = load_latents(latents_path, G)
@@ -204,11 +219,13 @@ def _run(image, G, direction_set, out: Path, options, latents_path: Optional[Pat
         lpips = _lpips(G, options, encoder)
     with stage_progress() as progress:
         return animate_photo(image, G, direction_set, out, options, lpips=lpips, encoder=encoder, latents=data,
-                             device=device, progress=progress)
+                             device=str(torch_device), progress=progress)
 
 
 def _lpips(G, options, encoder):
     """LPIPS for the projector steps; without its weights (offline) the encoder's latents alone, said once."""
+    from inversion.projection.lpips import LPIPS  # noqa: PLC0415 (torch, as in _run)
+
     if options.steps == 0:
         return None
     try:
@@ -223,6 +240,8 @@ def _lpips(G, options, encoder):
 
 def _encoder(G):
     """The embedded encoder when ``G`` is the generator it was trained for, else None."""
+    from inversion.projection.encoder import encoder_for  # noqa: PLC0415 (torch, as in _run)
+
     return encoder_for(G, G.mapping.w_avg.device)
 
 

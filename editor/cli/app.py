@@ -13,7 +13,7 @@ import typer.exceptions
 USAGE_ERRORS = tuple({click.exceptions.ClickException, typer.exceptions.TyperException})
 ABORTS = tuple({click.exceptions.Abort, typer.Abort})
 
-app = typer.Typer(
+_app = typer.Typer(
     name="facelatent",
     help="Turn a still photo of people into a short video in which every face performs a chosen emotion.",
     no_args_is_help=True,
@@ -23,7 +23,7 @@ app = typer.Typer(
 
 
 
-@app.callback()
+@_app.callback()
 def _root() -> None:
     """Turn a still photo of people into a short video in which every face performs a chosen emotion.
 
@@ -45,8 +45,22 @@ COMMAND_MODULES = (
     "editor.cli.serve",
 )
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(app)
+_REGISTERED: set[str] = set()
+
+
+def register_commands(argv) -> None:
+    """Register the command ``argv`` names (its module alone), or every command when it names none.
+
+    A command module imports what its command needs (``animate`` with the warp: no torch), so running
+    one command loads only its own module: start-up stays at what that command costs. ``--help`` and
+    unknown words register all, so the listing and typer's suggestions are complete.
+    """
+    words = [a for a in argv if not a.startswith("-")]
+    wanted = [m for m in COMMAND_MODULES if words and m.rsplit(".", 1)[1] == words[0]] or list(COMMAND_MODULES)
+    for name in COMMAND_MODULES:  # in --help order
+        if name in wanted and name not in _REGISTERED:
+            importlib.import_module(name).register(_app)
+            _REGISTERED.add(name)
 
 
 def _help_command(err) -> str:
@@ -60,8 +74,10 @@ def _help_command(err) -> str:
 def main(argv=None) -> None:
     """Console-script entry point: usage errors (a bad or missing option value) are one line on
     stderr, ``error: ...``, with exit code 2; the commands' own errors exit 1 (editor.cli.common)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    register_commands(argv)
     try:
-        code = app(args=argv, prog_name="facelatent", standalone_mode=False)
+        code = _app(args=argv, prog_name="facelatent", standalone_mode=False)
     except USAGE_ERRORS as err:
         print(f"error: {' '.join(err.format_message().split())} (see `{_help_command(err)}`)", file=sys.stderr)
         sys.exit(getattr(err, "exit_code", 2))
@@ -69,3 +85,11 @@ def main(argv=None) -> None:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def __getattr__(name: str):
+    """``app``: the typer application with every command registered (for tests and embedding; PEP 562)."""
+    if name == "app":
+        register_commands([])
+        return _app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

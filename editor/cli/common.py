@@ -14,7 +14,6 @@ from typing import Annotated, Callable, Iterator, Optional, TypeVar
 
 import typer
 
-from cuda_ops import OpsUnavailableError
 from inversion.common.errors import FaceLatentError
 from inversion.common.output_files import Stopped, stop_on_signals
 
@@ -75,7 +74,7 @@ def handle_user_errors(command: F) -> F:
         try:
             with stop_on_signals():  # SIGTERM/SIGHUP unwind like Ctrl-C; temporary files are removed
                 return command(*args, **kwargs)
-        except (FaceLatentError, OpsUnavailableError) as err:
+        except FaceLatentError as err:
             fail(one_line(str(err)))
         except OSError as err:
             fail(one_line(_describe_os_error(err)))
@@ -85,8 +84,19 @@ def handle_user_errors(command: F) -> F:
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(code=130)
+        except Exception as err:
+            if not _ops_unavailable(err):
+                raise
+            fail(one_line(str(err)))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _ops_unavailable(err: Exception) -> bool:
+    """Is ``err`` cuda_ops' OpsUnavailableError? Looked up only if cuda_ops was imported (importing it
+    loads torch, 3 s that the warp motion model does without); if it was not, the error cannot be one."""
+    ops = sys.modules.get("cuda_ops")
+    return ops is not None and isinstance(err, ops.OpsUnavailableError)
 
 
 class ProgressBar:

@@ -42,7 +42,7 @@ def emotion_text(settings: dict) -> str:
 def options_for(settings: dict):
     """The :class:`AnimateOptions` of a job's settings (raises FaceLatentError, one line, when invalid)."""
     from editor.emotion_spec import parse_emotion_spec  # noqa: PLC0415
-    from editor.pipeline import AnimateOptions  # noqa: PLC0415
+    from editor.animate_job import AnimateOptions  # noqa: PLC0415
     from editor.trajectory import validate_timing  # noqa: PLC0415
     from inversion.common.errors import FaceLatentError  # noqa: PLC0415
 

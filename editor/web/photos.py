@@ -81,7 +81,7 @@ def detect(photo) -> list[dict]:
     """Faces of a uint8 RGB photo: index, box [x0, y0, x1, y1] (photo pixels), too_small and why."""
     import torch  # noqa: PLC0415
 
-    from editor.face_edit import MIN_ANIMATED_FACE, too_small  # noqa: PLC0415
+    from editor.animate_job import MIN_ANIMATED_FACE, too_small  # noqa: PLC0415
     from inversion.faces.detection import find_faces  # noqa: PLC0415
 
     with _DETECT_LOCK:

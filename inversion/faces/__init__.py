@@ -3,15 +3,29 @@
 :mod:`~inversion.faces.detection` (``detect_faces``, ``find_faces``), :mod:`~inversion.faces.mtcnn`
 (the cascade), :mod:`~inversion.faces.landmarks` (dlib's predictor, box conversions) and
 :mod:`~inversion.faces.alignment` (``align_face``, ``paste_face``).
+
+The names below are imported on first use (PEP 562): detecting faces must not load alignment's scipy
+(about 0.5 s of a job's start-up) when nothing is aligned, as in the warp motion model.
 """
 
-from inversion.faces.alignment import AlignedFace, align_face, apply_transform, face_quad, paste_face, unalign
-from inversion.faces.detection import Face, FaceDetection, detect_faces, find_faces
-from inversion.faces.landmarks import load_shape_predictor, predict_landmarks
-from inversion.faces.mtcnn import detect_mtcnn, load_mtcnn
+import importlib
 
-__all__ = [
-    "AlignedFace", "Face", "FaceDetection", "align_face", "apply_transform", "detect_faces", "detect_mtcnn",
-    "face_quad", "find_faces", "load_mtcnn", "load_shape_predictor", "paste_face", "predict_landmarks",
-    "unalign",
-]
+_HOME = {
+    "AlignedFace": "alignment", "align_face": "alignment", "apply_transform": "alignment", "face_quad": "alignment",
+    "paste_face": "alignment", "unalign": "alignment",
+    "Face": "detection", "FaceDetection": "detection", "detect_faces": "detection", "find_faces": "detection",
+    "load_shape_predictor": "landmarks", "predict_landmarks": "landmarks",
+    "detect_mtcnn": "mtcnn", "load_mtcnn": "mtcnn",
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

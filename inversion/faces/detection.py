@@ -31,6 +31,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -138,7 +139,9 @@ def _faces_in(photo, image, found, scale, offset=(0.0, 0.0)) -> list[Face]:
 
 
 def _mtcnn_faces(photo, small, scale) -> list[Face]:
+    loading = lm.preload_models()  # dlib's models load while the cascade runs
     found = detect_mtcnn(load_mtcnn(), small, MTCNN_MIN_FACE, DEFAULT_THRESHOLDS, DEFAULT_FACTOR)[0]
+    loading.join()
     return _faces_in(photo, small, found, scale)
 
 
@@ -272,6 +275,16 @@ def find_faces(photo: np.ndarray, detector: str = "mtcnn", min_face: float = DEF
     kept = [f for f in faces if f.size >= min_face]
     skipped = [f for f in faces if f.size < min_face]
     return FaceDetection(w, h, kept, skipped, scale, smallest, complete, plan.tiles if detector == "mtcnn" else 0)
+
+
+def chosen_indices(wanted: Optional[Sequence[int]], count: int) -> list[int]:
+    """The face indices to use among ``count`` detections (``None``: all); an index out of range is refused."""
+    indices = list(range(count)) if wanted is None else list(wanted)
+    bad = [i for i in indices if not 0 <= i < count]
+    if bad:
+        raise FaceLatentError(f"--faces {bad[0]} is out of range: the photo has {count} face(s), "
+                              f"indices 0 to {count - 1}")
+    return indices
 
 
 def search_notice(width: int, height: int, smallest: float, min_face: float) -> str:

@@ -33,6 +33,7 @@ it falls back to the linear map followed by one refit from the landmarks. Faces 
 from __future__ import annotations
 
 import functools
+import threading
 
 import cv2
 import dlib
@@ -65,6 +66,26 @@ def load_shape_predictor() -> "dlib.shape_predictor":
 def hog_detector() -> "dlib.fhog_object_detector":
     """dlib's frontal-face HOG detector (built into dlib, no weights to fetch)."""
     return dlib.get_frontal_face_detector()
+
+
+def preload_models() -> threading.Thread:
+    """Start loading the landmark predictor and the HOG detector on a thread; join it before using them.
+
+    Loading takes about 1.5 s of dlib's own code, during which the MTCNN cascade's numpy (which
+    releases the GIL) runs on the other core. A failure is left for the first real use to raise in
+    the caller's thread (the loaders are cached only when they succeed).
+    """
+    thread = threading.Thread(target=_load_quietly, name="dlib-models", daemon=True)
+    thread.start()
+    return thread
+
+
+def _load_quietly() -> None:
+    try:
+        load_shape_predictor()
+        hog_detector()
+    except Exception:  # noqa: BLE001 - raised again, with its own message, where the models are used
+        pass
 
 
 def rect_from_edges(edges) -> "dlib.rectangle":

@@ -87,7 +87,8 @@ def test_seed_outside_the_range_is_refused_before_any_work(capsys, tmp_path, com
 def test_library_refuses_a_bad_seed_first(tmp_path):
     from editor.cli.common import SEED_MAX as CLI_MAX
     from editor.emotion_spec import parse_emotion_spec
-    from editor.pipeline import SEED_MAX, AnimateOptions, animate_photo
+    from editor.animate_job import SEED_MAX, AnimateOptions
+    from editor.pipeline import animate_photo
 
     assert CLI_MAX == SEED_MAX == 2 ** 32 - 1
     options = AnimateOptions(emotion=parse_emotion_spec("joy"), seed=-1)

@@ -11,14 +11,13 @@ import torch
 from directions.random_rule import random_rule_directions
 from editor.composite import touched_region
 from editor.emotion_spec import parse_emotion_spec
-from editor.face_edit import (
-    MIN_ANIMATED_FACE, crop_size_for, finish_faces, full_noise, prepare_face, render_latents,
-)
-from editor.pipeline import AnimateOptions, choose_faces, direction_for, plan_paths
+from editor.animate_job import AnimateOptions
+from editor.face_edit import crop_size_for, finish_faces, full_noise, prepare_face, render_latents
+from editor.pipeline import direction_for, plan_paths
 from editor.render import FrameCompositor, render_frames, uses_motion_transfer
 from inversion.checkpoints import load_generator
 from inversion.common.errors import FaceLatentError
-from inversion.faces.detection import Face, read_imglab_xml
+from inversion.faces.detection import read_imglab_xml
 from inversion.common.images import read_photo
 
 PHOTO = "2008_001322.jpg"
@@ -124,14 +123,7 @@ def test_paths_start_at_the_latent_and_faces_are_not_in_step(shared, generator):
     assert edit.norm() > 0
 
 
-def test_choose_faces_and_missing_directions(generator):
-    def face(size):
-        return Face((0.0, 0.0, float(size), float(size)), 1.0, np.zeros((5, 2)), np.zeros((68, 2)))
-    found = [face(100), face(MIN_ANIMATED_FACE - 1), face(60)]
-    assert choose_faces(found, None, MIN_ANIMATED_FACE) == ([0, 2], [1])
-    assert choose_faces(found, [2], MIN_ANIMATED_FACE) == ([2], [])
-    with pytest.raises(FaceLatentError, match="out of range"):
-        choose_faces(found, [3], MIN_ANIMATED_FACE)
+def test_missing_directions(generator):
     directions = random_rule_directions(generator)
     partial = type(directions)(generator=directions.generator, space=directions.space, num_ws=directions.num_ws,
                                w_dim=directions.w_dim, directions={"joy": directions.directions["joy"]})

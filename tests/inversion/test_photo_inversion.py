@@ -13,7 +13,7 @@ from inversion.faces.detection import read_imglab_xml
 from inversion.common.images import read_photo
 from inversion.latents_file import load_latents, save_latents
 from inversion.photo_inversion import (
-    InversionSettings, align_detections, chosen_indices, faces_to_invert, invert_faces, invert_photo, known_pixels,
+    InversionSettings, align_detections, faces_to_invert, invert_faces, invert_photo, known_pixels,
     whole_photo_face,
 )
 
@@ -25,14 +25,6 @@ def labelled_detections(shared):
     labels = read_imglab_xml(shared("data", "photos", "training_with_face_landmarks.xml"))[PHOTO]
     labels = sorted(labels, key=lambda lab: lab.box[0] + lab.box[2])
     return [types.SimpleNamespace(box=lab.box, landmarks68=np.asarray(lab.landmarks, np.float64)) for lab in labels]
-
-
-def test_chosen_indices_default_to_all_and_refuse_out_of_range():
-    assert chosen_indices(None, 3) == [0, 1, 2]
-    assert chosen_indices([2, 0], 3) == [2, 0]
-    for wanted in ([3], [-1]):
-        with pytest.raises(FaceLatentError, match="out of range: the photo has 3 face"):
-            chosen_indices(wanted, 3)
 
 
 def test_whole_photo_face_forward_maps_photo_pixels_to_crop_pixels():

@@ -8,6 +8,8 @@ the embedded default models skips until they are shipped.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -249,12 +251,12 @@ def test_without_lpips_weights_the_encoder_alone_inverts(shared, tmp_path, monke
     if not (DEFAULT_GENERATOR_DIR / "config.json").is_file() or default_path() is None \
             or not DEFAULT_ENCODER_PATH.is_file():
         pytest.skip("the embedded default generator, encoder and directions are not shipped yet")
-    import editor.cli.animate  # noqa: PLC0415
+    import inversion.projection.lpips  # noqa: PLC0415 (animate imports LPIPS when it runs)
     from inversion.common.errors import AssetMissingError  # noqa: PLC0415
 
     def offline(*args, **kwargs):
         raise AssetMissingError("lpips-alex is not in the cache and downloads are off")
-    monkeypatch.setattr(editor.cli.animate, "LPIPS", offline)
+    monkeypatch.setattr(inversion.projection.lpips, "LPIPS", offline)
     out = tmp_path / "offline.mp4"
     result = runner.invoke(app, ["animate", str(shared("data", "photos", "astronaut.png")), "--emotion", "joy",
                                  "--duration", 2, "--fps", 10, "--seed", 1, "-o", str(out), "--motion", "flow"])
@@ -277,3 +279,16 @@ def test_motion_model_is_chosen_by_flag_and_reported(shared, workdir):
     assert flow["motion"] == "flow" and "warp" not in flow and probe_video(out).num_frames == 20
     bad, _, _ = animate(shared, workdir, "bad-motion", "--emotion", "joy", "--duration", 2, "--motion", "morph")
     assert bad.exit_code == 1 and bad.stderr.count("\n") == 1 and "--motion" in bad.stderr
+
+
+def test_the_warp_runs_without_torch(tmp_path):
+    """The default motion model never imports torch (3 s of start-up): the main job's speed depends on it."""
+    out = tmp_path / "warp.mp4"
+    code = ("import sys\nfrom editor.cli.app import main\ntry:\n"
+            f"    main(['animate', 'docs/examples/astronaut.jpg', '--emotion', 'joy', '--duration', '2', '--fps', '10',"
+            f" '--seed', '1', '-o', {str(out)!r}])\nexcept SystemExit as stop:\n    assert stop.code == 0, stop.code\n"
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[3])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "False" and probe_video(out).num_frames == 20

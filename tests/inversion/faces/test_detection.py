@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from inversion.common.errors import FaceLatentError
-from inversion.faces.detection import (detect_faces, find_faces, landmark_error, match_to_labels,
+from inversion.faces.detection import (chosen_indices, detect_faces, find_faces, landmark_error, match_to_labels,
                                        read_imglab_xml)
 from inversion.common.images import read_photo
 
@@ -117,3 +117,11 @@ def test_no_faces_and_bad_input():
         detect_faces(np.zeros((20, 20), np.uint8))
     with pytest.raises(FaceLatentError, match="unknown face detector"):
         detect_faces(np.zeros((20, 20, 3), np.uint8), detector="cnn")
+
+
+def test_chosen_indices_default_to_all_and_refuse_out_of_range():
+    assert chosen_indices(None, 3) == [0, 1, 2]
+    assert chosen_indices([2, 0], 3) == [2, 0]
+    for wanted in ([3], [-1]):
+        with pytest.raises(FaceLatentError, match="out of range: the photo has 3 face"):
+            chosen_indices(wanted, 3)
