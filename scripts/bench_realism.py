@@ -34,6 +34,7 @@ import dataclasses
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 import time
 from collections import deque
@@ -268,7 +269,7 @@ def main() -> None:
     from directions.classifier import EmotionClassifier  # noqa: PLC0415
     from directions.direction_file import load_directions  # noqa: PLC0415
     from directions.evaluation import DlibIdentity  # noqa: PLC0415
-    from editor.cli.animate import resolve_directions  # noqa: PLC0415
+    from directions.default_directions import resolve_directions  # noqa: PLC0415
     from editor.emotion_spec import parse_emotion_spec  # noqa: PLC0415
     from editor.animate_job import MIN_ANIMATED_FACE  # noqa: PLC0415
     import editor.pipeline  # noqa: PLC0415
