@@ -16,6 +16,17 @@ Conventions:
 - Strengths are in latent units along the unit direction; the recommended strength is the distance
   between the neutral and the emotion centroids' projections, so that ``strength = recommended``
   moves a typical neutral face to a typical face of the emotion.
+
+Usage (joy is index 0, neutral 6 in :data:`directions.emotions.EMOTIONS`)::
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> neutral, joyful = torch.randn(40, 8, generator=g), torch.randn(40, 8, generator=g) + 2.0
+    >>> latents = torch.cat([neutral, joyful])
+    >>> labels = torch.tensor([6] * 40 + [0] * 40)
+    >>> fits = fit_emotion_directions(latents, labels, torch.ones(80), [0], 6, num_ws=4)
+    >>> joy = fits[0]
+    >>> tuple(joy.vector.shape), round(float(joy.vector.norm()), 4), joy.strength > 3
+    ((8,), 1.0, True)
 """
 
 from __future__ import annotations

@@ -11,10 +11,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 #: Modules whose docstrings carry usage examples (each runs in a few seconds on the CPU with the embedded models).
 MODULES = (
+    "inversion.faces.detection",     # detect faces and their landmarks
+    "inversion.faces.alignment",     # align a face
     "inversion.photo_inversion",     # invert a photo
+    "directions.fitting",            # fit emotion directions
     "directions.default_directions",  # the shipped directions
     "directions.face_classification",  # classify the faces of a photo
     "directions.face_tracking",      # follow faces across samples
+    "editor.warp_pipeline",          # animate a photo (the default motion model)
 )
 
 

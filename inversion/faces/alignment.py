@@ -1,5 +1,14 @@
 """Face alignment from the 68 landmarks, with the exact transform to put the face back.
 
+Usage::
+
+    >>> from inversion.common.images import read_photo
+    >>> from inversion.faces.detection import detect_faces
+    >>> photo = read_photo("docs/examples/astronaut.jpg")
+    >>> face = align_face(photo, detect_faces(photo)[0].landmarks68, size=64, variant="ffhq")
+    >>> face.image.shape, face.forward.shape
+    ((64, 64, 3), (3, 3))
+
 Coordinates: pixel centres at integer coordinates, x right, y down (OpenCV's convention), in the
 photo and in the crop alike. ``AlignedFace.forward`` maps photo pixel coordinates to crop pixel
 coordinates (homogeneous 3x3, float64); ``AlignedFace.inverse`` maps crop to photo. So

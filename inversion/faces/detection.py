@@ -24,6 +24,15 @@ is the (HOG-style) box the 68-point model was run on; see :mod:`inversion.faces.
 whose eyes are tilted more than ``UPRIGHT_ABOVE_DEGREES`` (25) get their landmarks in a window of
 the detection image rotated upright (:func:`inversion.faces.landmarks.upright_landmarks`, up to the
 ~60 degrees MTCNN still finds); their ``landmark_box`` is None.
+
+Usage::
+
+    >>> from inversion.common.images import read_photo
+    >>> faces = detect_faces(read_photo("docs/examples/astronaut.jpg"))
+    >>> len(faces), faces[0].landmarks68.shape
+    (1, (68, 2))
+    >>> [round(float(v)) for v in faces[0].box]  # x0, y0, x1, y1 in the photo's pixels
+    [180, 60, 269, 173]
 """
 
 from __future__ import annotations
