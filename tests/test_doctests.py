@@ -14,6 +14,7 @@ MODULES = (
     "inversion.faces.detection",     # detect faces and their landmarks
     "inversion.faces.alignment",     # align a face
     "inversion.photo_inversion",     # invert a photo
+    "inversion.networks.synthesis",  # images for seeds, as the official generate.py makes them
     "directions.fitting",            # fit emotion directions
     "directions.default_directions",  # the shipped directions
     "directions.face_classification",  # classify the faces of a photo

@@ -5,6 +5,8 @@ Seeds give the same z as the official StyleGAN2-ADA ``generate.py``
 kind follows ``-o``: ``OUT.png`` one grid of all images, ``OUT.npy`` the raw float32 NCHW images
 in [-1, 1], a folder (existing, or a new path without suffix) one PNG per image
 (``seed0000.png``… for seeds, ``img0000.png``… otherwise). Every file is written atomically.
+Seeds to z, class labels, synthesis and the official rounding live in
+:mod:`inversion.networks.synthesis`; this module parses, checks, calls and writes.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from editor.preview import contact_sheet
 from inversion.checkpoints import load_generator
 from inversion.common.devices import pick_device
 from inversion.common.errors import FaceLatentError
-from inversion.common.output_files import atomic_output, check_output_file, check_output_folder
+from inversion.common.output_files import atomic_open, check_output_file, check_output_folder
+from inversion.networks.synthesis import NOISE_MODES, class_label, official_uint8, synthesize_images, z_from_seeds
 
 MAX_IMAGES = 100_000
-NOISE_MODES = ("const", "random", "none")
 
 
 def register(app: typer.Typer) -> None:
@@ -49,11 +51,6 @@ def parse_seeds(text: str) -> list[int]:
             raise FaceLatentError(f"--seeds asks for more than {MAX_IMAGES} images")
         seeds.extend(range(lo, hi + 1))
     return seeds
-
-
-def z_from_seeds(seeds: list[int], z_dim: int) -> np.ndarray:
-    """z [N, z_dim] float32, one row per seed, exactly as the official generate.py draws it."""
-    return np.concatenate([np.random.RandomState(s).randn(1, z_dim) for s in seeds]).astype(np.float32)
 
 
 def _load_array(path: Path, what: str) -> np.ndarray:
@@ -89,19 +86,11 @@ def _check_w(w: np.ndarray, G, path: Path) -> np.ndarray:
     return w
 
 
-def _to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[N, C, H, W] in [-1, 1] → uint8 [N, H, W, C], as the official generate.py rounds it."""
-    return (images.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
-
-
-def _atomic(path: Path, write) -> None:
-    with atomic_output(path) as tmp:
-        write(tmp)
-
-
 def _save_png(path: Path, image: np.ndarray) -> None:
+    """One uint8 image [H, W, C] as PNG (grey stays grey), atomically."""
     image = image[:, :, 0] if image.shape[2] == 1 else image
-    _atomic(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
+    with atomic_open(path) as handle:
+        Image.fromarray(image).save(handle, format="PNG")
 
 
 def _output_kind(output: Path) -> str:
@@ -116,45 +105,13 @@ def _output_kind(output: Path) -> str:
     raise FaceLatentError(f"unknown output kind '{output.suffix}': use OUT.png (grid), OUT.npy (raw) or a folder")
 
 
-def class_label(G, class_idx: Optional[int]) -> Optional[torch.Tensor]:
-    """The one-hot label [1, c_dim] for conditional generators; None for unconditional ones."""
-    if G.c_dim == 0:
-        if class_idx is not None:
-            raise FaceLatentError("--class is only for conditional generators; this one has no classes")
-        return None
-    if class_idx is None or not 0 <= class_idx < G.c_dim:
-        raise FaceLatentError(f"this generator is conditional: pass --class between 0 and {G.c_dim - 1}")
-    label = torch.zeros([1, G.c_dim])
-    label[0, class_idx] = 1
-    return label
-
-
-@torch.no_grad()
-def synthesize(G, latents: np.ndarray, space: str, truncation: float, noise_mode: str, seed: int,
-               device: torch.device, batch_size: int = 8, label: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Images [N, C, H, W] float32 in about [-1, 1] on the CPU, from z ([N, z_dim]) or ws ([N, num_ws, w_dim]).
-
-    ``label`` [1, c_dim] is the class of a conditional generator (used with z only).
-    """
-    noise_gen = torch.Generator(device=device).manual_seed(seed) if noise_mode == "random" else None
-    out = []
-    for start in range(0, len(latents), batch_size):
-        chunk = torch.from_numpy(latents[start:start + batch_size]).to(device)
-        c = label.to(device).expand(len(chunk), -1) if label is not None else None
-        ws = G.mapping(chunk, c, truncation_psi=truncation) if space == "z" else chunk
-        out.append(G.synthesis(ws, noise_mode=noise_mode, generator=noise_gen).float().cpu())
-    return torch.cat(out)
-
-
 def _write(output: Path, kind: str, images: torch.Tensor, names: list[str]) -> None:
     if kind == "npy":
         array = images.numpy().astype(np.float32)
-        def save(tmp: Path) -> None:
-            with open(tmp, "wb") as handle:
-                np.save(handle, array)
-        _atomic(output, save)
+        with atomic_open(output) as handle:
+            np.save(handle, array)
         return
-    pixels = _to_uint8(images)
+    pixels = official_uint8(images)
     if kind == "png":
         columns = math.ceil(math.sqrt(len(pixels)))
         rgb = [np.repeat(p, 3, axis=2) if p.shape[2] == 1 else p for p in pixels]
@@ -204,7 +161,7 @@ def generate(
     if len(latents) > MAX_IMAGES:
         raise FaceLatentError(f"too many images ({len(latents)}); at most {MAX_IMAGES}")
     info(f"generating {len(latents)} image(s) at {G.img_resolution} px on {target}")
-    images = synthesize(G, latents, space, truncation, noise_mode, seed if seed is not None else 0, target,
-                        label=label)
+    images = synthesize_images(G, latents, space, truncation, noise_mode, seed if seed is not None else 0, target,
+                               label=label)
     _write(output, kind, images, names)
     info(f"wrote {output}")
