@@ -6,36 +6,37 @@ into the generator (``--dataset PATH``: FER2013 CSV, image,emotion CSV, folder p
 .tar with labels.csv), or a labelled-latents file saved earlier (``--latents FILE``). ``show``
 summarises a direction file, ``eval`` measures edits (classifier success, identity drift),
 ``export`` writes InterFaceGAN ``.npy`` boundaries. Progress goes to stderr; files are written
-atomically; bad input is one ``error:`` line and exit code 1.
+atomically; bad input is one ``error:`` line and exit code 1. Where latents come from (projection,
+samples, files) lives in :mod:`directions.latent_sources`; this module parses, calls and prints.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import cv2
 import numpy as np
 import torch
 import typer
 
 from directions.classifier import EmotionClassifier
-from directions.datasets import balanced_subset, read_labelled_images
 from directions.direction_file import direction_set_from_fits, export_interfacegan, load_directions, save_directions
 from directions.emotions import EMOTIONS, TARGET_EMOTIONS
+from directions.latent_sources import (
+    check_one_source, dataset_faces, labelled_latents_from_dataset, labelled_latents_from_file,
+    labelled_latents_from_samples, load_eval_latents, make_projector_encode,
+)
 from editor.cli.common import (
     DeviceOption, GeneratorOption, JsonOption, check_seed, handle_user_errors, info, progress_bar,
 )
 from inversion.checkpoints import generator_identity, load_generator
 from inversion.common.devices import pick_device
 from inversion.common.errors import FaceLatentError
-from inversion.faces.detection import detect_faces
-from inversion.latents_file import load_latents
-from inversion.projection.lpips import LPIPS
 from inversion.common.output_files import check_output_file, check_output_folder
-from inversion.projection.projector import ProjectorConfig, estimate_w_stats, run_projection
-from inversion.checkpoints.safe_load import load_tensors
+
+if TYPE_CHECKING:
+    from directions.labelled_latents import LabelledLatents
 
 directions_app = typer.Typer(name="directions", no_args_is_help=True, add_completion=False,
                              help="Learn, inspect, evaluate and export emotion directions.")
@@ -80,75 +81,25 @@ def _load_classifier(path, device):
     return EmotionClassifier.load(path, pick_device(device))
 
 
-def _face_to_target(face: np.ndarray, G, align: bool) -> Optional[torch.Tensor]:
-    """uint8 RGB face -> [C, R, R] in [-1, 1] at the generator's size; ``None`` when no face is found."""
-    from inversion.faces.alignment import align_face  # noqa: PLC0415 (scipy: ~1 s of start-up)
-
-    if align:
-        faces = detect_faces(face, min_face=8)
-        if not faces:
-            return None
-        largest = max(faces, key=lambda f: f.size)
-        face = align_face(face, largest.landmarks68, G.img_resolution, G.config.get("alignment", "ffhq")).image
-    res = G.img_resolution
-    if face.shape[:2] != (res, res):
-        shrink = face.shape[0] > res
-        face = cv2.resize(face, (res, res), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-    x = torch.from_numpy(face.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)
-    return x.mean(0, keepdim=True) if G.img_channels == 1 else x
-
-
-def make_projector_encode(G, space: str, steps: int, seed: int, align: bool, lpips_net: str):
-    """An ``encode(list of uint8 RGB faces) -> latents`` callable running the project's projector;
-    faces without a detected face (with ``align``) come back as NaN rows."""
-
-    device = G.mapping.w_avg.device
-    lpips = LPIPS(lpips_net).to(device)
-    config = ProjectorConfig(space=space, num_steps=steps)
-    stats = estimate_w_stats(G, config.w_avg_samples)
-    shape = (G.w_dim,) if space == "w" else (G.num_ws, G.w_dim)
-    calls = [0]
-
-    def encode(batch):
-        targets = [_face_to_target(face, G, align) for face in batch]
-        found = [i for i, t in enumerate(targets) if t is not None]
-        out = torch.full((len(batch), *shape), float("nan"))
-        if found:
-            stack = torch.stack([targets[i] for i in found]).to(device)
-            result = run_projection(G, stack, lpips, config, seed=seed + 100_000 * calls[0], w_stats=stats)
-            out[found] = result.latent.float().cpu()
-        calls[0] += 1
-        return out
-
-    return encode
-
-
-def _labelled_latents(dataset, samples, latents_file, G, identity, options) -> "LabelledLatents":  # noqa: F821
-    from directions import labelled_latents as ll  # noqa: PLC0415 (scipy: ~1 s of start-up)
-    chosen = [x is not None for x in (dataset, samples, latents_file)]
-    if sum(chosen) != 1:
-        raise FaceLatentError("give exactly one of --dataset PATH, --samples N or --latents FILE")
+def _labelled_latents(dataset, samples, latents_file, G, identity, options) -> LabelledLatents:
+    """The one source given on the command line, with its progress bar (see :mod:`directions.latent_sources`)."""
+    check_one_source(dataset, samples, latents_file)
     if latents_file is not None:
-        data = ll.load_labelled_latents(latents_file)
-        if data.generator and data.generator != identity:
-            raise FaceLatentError(f"{latents_file} was made with generator {data.generator[:12]}, not {identity[:12]}")
-        return data
+        return labelled_latents_from_file(latents_file, identity)
     if samples is not None:
         classifier = _load_classifier(options["classifier"], options["device"])
         with progress_bar("sampling and classifying") as bar:
-            return ll.latents_from_samples(G, classifier.predict, samples, seed=options["seed"],
-                                           truncation_psi=options["truncation"], space=options["space"],
-                                           device=G.mapping.w_avg.device, generator_identity=identity,
-                                           progress=bar.update)
+            return labelled_latents_from_samples(G, classifier.predict, samples, seed=options["seed"],
+                                                 truncation_psi=options["truncation"], space=options["space"],
+                                                 generator_identity=identity, progress=bar.update)
 
-    images = read_labelled_images(dataset, split=options["split"])
-    images = balanced_subset(images, [*options["emotions"], "neutral"], options["per_class"], options["seed"])
+    images = dataset_faces(dataset, options["split"], options["emotions"], options["per_class"], options["seed"])
     info(f"{images.description}: {len(images)} faces to project ({options['steps']} steps each)")
     encode = make_projector_encode(G, options["space"], options["steps"], options["seed"], options["align"],
                                    options["lpips"])
     with progress_bar("projecting faces") as bar:
-        return ll.latents_from_images(images, images.labels, encode, batch_size=options["batch_size"],
-                                      source=images.description, generator_identity=identity, progress=bar.update)
+        return labelled_latents_from_dataset(images, encode, batch_size=options["batch_size"],
+                                             generator_identity=identity, progress=bar.update)
 
 
 @directions_app.command("train")
@@ -246,35 +197,6 @@ def show(file: Annotated[Path, typer.Argument(help="Direction file (.pt).")], as
         vector = entry.pop("vector")
         entry["shape"] = list(vector.shape)
     typer.echo(json.dumps(raw, indent=2))
-
-
-def load_eval_latents(paths: list[Path], identity: str, num_ws: int) -> torch.Tensor:
-    """Latents to edit from files: ``facelatent invert`` latents files (each face's W or W+ latent;
-    PTI tuning is not applied) or labelled-latents files. Refused when made with another generator."""
-
-    rows = []
-    for path in paths:
-        try:
-            kind = load_tensors(path, "latents file").get("format")
-        except Exception:  # noqa: BLE001 - the loaders below give the one-line reason
-            kind = None
-        if kind == "facelatent-latents":
-            rows.append(load_latents(path, identity).latents_wplus())
-            continue
-        from directions.labelled_latents import load_labelled_latents  # noqa: PLC0415 (scipy: ~1 s of start-up)
-        data = load_labelled_latents(path)
-        if data.generator and data.generator != identity:
-            raise FaceLatentError(f"{path} was made with generator {data.generator[:12]}, not {identity[:12]}")
-        rows.append(data.latents)
-    if len({tuple(r.shape[1:]) for r in rows}) > 1:  # a mix of W and W+: broadcast W to every layer
-        rows = [r[:, None].repeat(1, num_ws, 1) if r.ndim == 2 else r for r in rows]
-    try:
-        latents = torch.cat(rows)
-    except RuntimeError:
-        raise FaceLatentError("the --latents files hold latents of different shapes") from None
-    if latents.shape[0] == 0:
-        raise FaceLatentError("the --latents files hold no faces")
-    return latents
 
 
 @directions_app.command("eval")
