@@ -37,7 +37,7 @@ IRIS_RADIUS = 0.23
 TEETH_PALETTE = np.array([236.0, 228.0, 212.0], np.float32)
 #: Upper teeth in mouth widths: how far their crowns reach up behind the resting upper lip, and how
 #: far their edges show below it in front (about 2 mm of a 50 mm mouth), as in a relaxed open mouth.
-TEETH_HIDDEN, TEETH_SHOWN = 0.16, 0.045
+TEETH_HIDDEN, TEETH_SHOWN = 0.16, 0.09
 #: Interior pixels of a parted mouth (:func:`visible_interior_lips`): redness below this share of the
 #: lips' (teeth), or lightness below this share (the cavity); inner lips move at most this far to the outer.
 INTERIOR_RED, INTERIOR_DARK, INTERIOR_REACH = 0.45, 0.55, 0.7
@@ -198,9 +198,14 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     opening = polygon_mask(smooth_outline(lm[list(INNER_LIPS)]), box, feather=0)
     parted = opening.sum() > 0.02 * width * width
     shade = own.mean(axis=2)
-    bright = own[(opening > 0.5) & (shade > np.percentile(shade[opening > 0.5], 60))] if parted else []
-    teeth = np.median(bright, axis=0) if len(bright) >= 6 else TEETH_PALETTE * _skin_level(photo, lm)
     lips = _lip_colour(photo, lm)
+    bright = own[(opening > 0.5) & (shade > np.percentile(shade[opening > 0.5], 60))] if parted else []
+    if len(bright):  # the photo's own teeth only where the brightest of its opening is teeth, not lip
+        redness = bright[:, 0] - 0.5 * (bright[:, 1] + bright[:, 2])
+        lip_redness = lips[0] - 0.5 * (lips[1] + lips[2])
+        bright = bright[(redness < INTERIOR_RED * max(lip_redness, 1e-3)) & (bright.mean(axis=1) > lips.mean())]
+    own_teeth = len(bright) >= 6
+    teeth = np.median(bright, axis=0) if own_teeth else TEETH_PALETTE * _skin_level(photo, lm)
     depth = np.clip((ys - top) / (0.5 * width), 0, 1)
     cavity = lips[None, None] * CAVITY_TINT * (0.36 - 0.14 * depth[..., None]) * (1 - 0.3 * np.abs(u)[..., None] ** 2)
     # Upper teeth are fixed to the skull: their crowns hide behind the resting upper lip, and their edges
@@ -214,7 +219,7 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     tongue_y = bottom + 0.04 * width  # its back hides behind the lower lip; its top shows as the jaw drops
     tongue = np.clip(1 - (u / 0.8) ** 2 - ((ys - tongue_y) / (0.24 * width)) ** 2, 0, 1)
     tongue_alpha = np.clip(tongue * 3, 0, 1)[..., None]
-    tongue_rgb = lips[None, None] * (0.5 + 0.35 * np.sqrt(tongue))[..., None]
+    tongue_rgb = lips[None, None] * (0.35 + 0.3 * np.sqrt(tongue))[..., None]
     low_h = TEETH_SHOWN * 0.6 * width * np.clip(1 - (np.abs(u) / 0.7) ** 2, 0, 1)
     above = ys - (bottom - low_h)
     lower_alpha = np.clip(np.minimum(above + 1.0, low_h - above), 0, 1)[..., None]
@@ -224,7 +229,8 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     skull_cavity = 1 - upper_alpha
     jaw_cavity = TONGUE_CAVITY * tongue_alpha * (1 - lower_alpha)
     if parted:
-        own, opening = _extend_own_interior(own, opening, TEETH_HIDDEN * width)
+        if own_teeth:  # more of the same teeth behind the lips; a gap between lips is not continued
+            own, opening = _extend_own_interior(own, opening, TEETH_HIDDEN * width)
         keep = cv2.GaussianBlur(opening, (0, 0), 0.8)[..., None]
         # The jaw takes the part below the middle of the opening; the skull keeps the photo's own pixels a
         # pixel further down, so that with the jaw at rest the two give the photo's interior exactly.
