@@ -8,7 +8,7 @@ The names below are imported on first use (PEP 562): every CLI module imports ``
 start-up, which must not pull in torch (``devices``) or Pillow (``images``) with it.
 """
 
-import importlib
+from inversion.common.lazy_names import lazy_names
 
 _HOME = {
     "AssetMissingError": "errors", "CheckpointError": "errors", "FaceLatentError": "errors",
@@ -19,14 +19,4 @@ _HOME = {
     "check_output_folder": "output_files", "remove_temporaries": "output_files", "stop_on_signals": "output_files",
 }
 
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str):
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_names(__name__, _HOME)

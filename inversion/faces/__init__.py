@@ -8,7 +8,7 @@ The names below are imported on first use (PEP 562): detecting faces must not lo
 (about 0.5 s of a job's start-up) when nothing is aligned, as in the warp motion model.
 """
 
-import importlib
+from inversion.common.lazy_names import lazy_names
 
 _HOME = {
     "AlignedFace": "alignment", "align_face": "alignment", "apply_transform": "alignment", "face_quad": "alignment",
@@ -18,14 +18,4 @@ _HOME = {
     "detect_mtcnn": "mtcnn", "load_mtcnn": "mtcnn",
 }
 
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str):
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_names(__name__, _HOME)
