@@ -1,9 +1,9 @@
 """From an aligned face to its latent: LPIPS, the projector, pivotal tuning (PTI) and the encoder.
 
 :mod:`~inversion.projection.lpips` (with its ImageNet :mod:`~inversion.projection.backbones`),
-:mod:`~inversion.projection.projector` (``project``), :mod:`~inversion.projection.pti`
-(``pivotal_tuning``), :mod:`~inversion.projection.encoder` (the initial latent) and
-:mod:`~inversion.projection.masked_projection` (not exported here).
+:mod:`~inversion.projection.projector` (``project``; ``run_projection(mask=)`` for faces cut by the photo's
+edge), :mod:`~inversion.projection.pti` (``pivotal_tuning``) and :mod:`~inversion.projection.encoder` (the
+initial latent).
 """
 
 from inversion.projection.encoder import Encoder, encoder_for, load_encoder, save_encoder
