@@ -26,3 +26,18 @@ def test_judges_read_a_clear_joy_face(shared):
         for probs in (alone, in_frame):
             assert probs.shape == (7,) and abs(probs.sum() - 1.0) < 1e-3, judge.name
             assert EMOTIONS[int(probs.argmax())] == "joy" and probs[EMOTIONS.index("joy")] > 0.8, (judge.name, probs)
+
+
+def test_agreed_faces_are_the_ones_most_annotators_named(shared):
+    """The ceiling's faces: at most N per emotion, 48 px grey, neutral among them, and each one agreed."""
+    from directions.fer2013 import align_ferplus, read_fer2013, read_ferplus_votes
+
+    faces = judges.agreed_faces(3)
+    assert "neutral" in faces and "joy" in faces
+    assert all(f.dtype == np.uint8 and f.shape[1:] == (48, 48) and 1 <= len(f) <= 3 for f in faces.values())
+    data = read_fer2013(shared("data", "fer2013", "fer2013.csv.gz"))
+    votes = read_ferplus_votes(shared("data", "fer2013", "ferplus_votes.csv"))
+    placed, (share, _) = align_ferplus(data, votes), votes.distributions()
+    rows = [r for r in data.indices("PublicTest") if placed[r] >= 0 and share[placed[r]].max() >= judges.AGREED]
+    first_joy = next(r for r in rows if share[placed[r]].argmax() == 0)  # EMOTIONS[0] is joy
+    assert np.array_equal(faces["joy"][0], data.images[first_joy])
