@@ -58,6 +58,8 @@ TARGET_SOURCES = {"fear": "generator"}
 #: The widest the lips part at the apex, in mouth widths: beyond it a fearful or surprised mouth reads as
 #: a scream, and most of what shows is a synthesised cavity rather than the photo.
 MAX_MOUTH_OPENING = 0.5
+#: Emotions whose lips part less: fear stretches the mouth sideways more than it drops the jaw.
+MOUTH_OPENING_OF = {"fear": 0.35}
 #: The range the full emotion keeps the eyes' opening in, as multiples of their own opening.
 MIN_EYE_NARROWING, MAX_EYE_WIDENING = 0.5, 1.6
 #: Blinks per second (people blink 15-20 times a minute).
@@ -132,7 +134,7 @@ def expression_regions(model: ExpressionBasis, landmarks: np.ndarray, spec: Emot
     """``[3, 68, 2]`` photo px: brows, lids and mouth moving from the face's own expression to the target's.
 
     The mouth's part is first cut so that the full emotion at the default intensity parts the lips at most
-    :data:`MAX_MOUTH_OPENING`, and the lids' so that the eyes' opening stays between :data:`MIN_EYE_NARROWING` and
+    :data:`MAX_MOUTH_OPENING` (:data:`MOUTH_OPENING_OF` for some emotions), and the lids' so that the eyes' opening stays between :data:`MIN_EYE_NARROWING` and
     :data:`MAX_EYE_WIDENING` times their own;
     then all is scaled by ``intensity / DEFAULT_INTENSITY``, by the blend's strength
     ``spec.amount`` (``joy:0.5`` moves half as far as ``joy``) and by :func:`editor.expression_motion.size_factor`.
@@ -143,7 +145,8 @@ def expression_regions(model: ExpressionBasis, landmarks: np.ndarray, spec: Emot
     own = model.coefficients(lm)
     goal = keep_stronger(model, own, target_coefficients(model, spec, targets))
     regions = model.region_displacements(lm, own, goal)
-    regions[2] *= opening_limit(lm, APEX_AT_DEFAULT * regions[2])  # the full emotion's apex, so blends scale it
+    limit = MOUTH_OPENING_OF.get(spec.dominant, MAX_MOUTH_OPENING)
+    regions[2] *= opening_limit(lm, APEX_AT_DEFAULT * regions[2], limit)  # the full emotion's apex: blends scale it
     regions[1] *= widening_limit(lm, APEX_AT_DEFAULT * regions[1])
     return amount * regions
 
@@ -175,15 +178,15 @@ def widening_limit(landmarks: np.ndarray, lids: np.ndarray) -> float:
     return float(np.clip((bound - 1.0) * own / (apex - own), 0.0, 1.0))
 
 
-def opening_limit(landmarks: np.ndarray, mouth: np.ndarray) -> float:
-    """The largest factor (≤ 1) for the mouth pattern ``[68, 2]`` that opens the lips at most MAX_MOUTH_OPENING."""
+def opening_limit(landmarks: np.ndarray, mouth: np.ndarray, limit: float = MAX_MOUTH_OPENING) -> float:
+    """The largest factor (≤ 1) for the mouth pattern ``[68, 2]`` that opens the lips at most ``limit`` mouth widths."""
     lm = np.asarray(landmarks, np.float64)
-    if mouth_opening(lm + mouth) <= MAX_MOUTH_OPENING:
+    if mouth_opening(lm + mouth) <= limit:
         return 1.0
     low, high = 0.0, 1.0  # the opening is measured in the moved mouth's width, so search for the factor
     for _ in range(20):
         mid = 0.5 * (low + high)
-        low, high = (mid, high) if mouth_opening(lm + mid * mouth) <= MAX_MOUTH_OPENING else (low, mid)
+        low, high = (mid, high) if mouth_opening(lm + mid * mouth) <= limit else (low, mid)
     return low
 
 
