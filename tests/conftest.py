@@ -21,6 +21,15 @@ def shared_path(*parts: str) -> Path:
 
 
 @pytest.fixture
+def home(tmp_path, monkeypatch):
+    """An empty FACELATENT_HOME; downloads allowed, pip's own configuration untouched."""
+    monkeypatch.setenv("FACELATENT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FACELATENT_OFFLINE", raising=False)
+    monkeypatch.delenv("FACELATENT_PIP_INDEX_URL", raising=False)
+    return tmp_path / "home"
+
+
+@pytest.fixture
 def shared():
     """The ``shared_path`` function, as a fixture."""
     return shared_path

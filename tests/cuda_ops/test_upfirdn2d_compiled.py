@@ -38,18 +38,6 @@ def _filter(name: str, gen: torch.Generator) -> torch.Tensor:
     return torch.randn(3, 5, generator=gen)
 
 
-def _filter(name: str, gen: torch.Generator) -> torch.Tensor:
-    if name == "sep4":
-        return setup_filter([1, 3, 3, 1], separable=True)
-    if name == "2d4":
-        return setup_filter([1, 3, 3, 1])
-    if name == "sep1":
-        return torch.tensor([1.5])
-    if name == "sep12":
-        return setup_filter(torch.rand(12, generator=gen) + 0.1)
-    return torch.randn(3, 5, generator=gen)
-
-
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("case", UPFIRDN_CASES, ids=lambda c: f"{c[0]}-up{c[1]}-down{c[2]}-{c[6]}")
 def test_upfirdn2d_matches_reference(kind, case, dtype, kernel_device, compare_with_reference):

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from typer.testing import CliRunner
 
 from editor.cli.app import app
 from inversion.assets import ASSETS, cache_path
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("FACELATENT_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("FACELATENT_OFFLINE", raising=False)
-    monkeypatch.delenv("FACELATENT_PIP_INDEX_URL", raising=False)
-    return tmp_path / "home"
 
 
 def _list_json() -> dict:

@@ -23,15 +23,6 @@ CONVENTION_NAMES = {
 }
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """An empty FACELATENT_HOME; downloads allowed, pip's own configuration untouched."""
-    monkeypatch.setenv("FACELATENT_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("FACELATENT_OFFLINE", raising=False)
-    monkeypatch.delenv("FACELATENT_PIP_INDEX_URL", raising=False)
-    return tmp_path / "home"
-
-
 def test_table_covers_the_conventions():
     assert set(ASSETS) == CONVENTION_NAMES
     for asset in ASSETS.values():
