@@ -201,9 +201,8 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     lips = _lip_colour(photo, lm)
     bright = own[(opening > 0.5) & (shade > np.percentile(shade[opening > 0.5], 60))] if parted else []
     if len(bright):  # the photo's own teeth only where the brightest of its opening is teeth, not lip
-        redness = bright[:, 0] - 0.5 * (bright[:, 1] + bright[:, 2])
-        lip_redness = lips[0] - 0.5 * (lips[1] + lips[2])
-        bright = bright[(redness < INTERIOR_RED * max(lip_redness, 1e-3)) & (bright.mean(axis=1) > lips.mean())]
+        less_red = _redness(bright) < INTERIOR_RED * max(float(_redness(lips)), 1e-3)
+        bright = bright[less_red & (bright.mean(axis=1) > lips.mean())]
     own_teeth = len(bright) >= 6
     teeth = np.median(bright, axis=0) if own_teeth else TEETH_PALETTE * _skin_level(photo, lm)
     depth = np.clip((ys - top) / (0.5 * width), 0, 1)
@@ -297,7 +296,7 @@ def visible_interior_lips(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarra
     box = _box_around(outer, 2, 2, 2, photo.shape)
     x0, y0, x1, y1 = box
     rgb = photo[y0:y1, x0:x1].astype(np.float32)
-    redness = rgb[..., 0] - 0.5 * (rgb[..., 1] + rgb[..., 2])
+    redness = _redness(rgb)
     light = rgb.mean(axis=2)
     inner_hole = cv2.dilate((polygon_mask(lm[list(INNER_LIPS)], box, 0) > 0).astype(np.uint8), np.ones((5, 5), np.uint8))
     lips = (polygon_mask(outer, box, 0) > 0.5) & ~inner_hole.astype(bool)
@@ -348,6 +347,11 @@ def closed_openings(photo: np.ndarray, landmarks: np.ndarray) -> tuple[tuple[int
         mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
         patch = cv2.inpaint(patch, mask, max(2.0, 0.03 * width), cv2.INPAINT_TELEA)
     return box, patch
+
+
+def _redness(rgb: np.ndarray) -> np.ndarray:
+    """``R - (G + B) / 2`` over the last axis of RGB values: how much redder than grey (lips high, teeth low)."""
+    return rgb[..., 0] - 0.5 * (rgb[..., 1] + rgb[..., 2])
 
 
 def _skin_level(photo: np.ndarray, lm: np.ndarray | None, box=None) -> float:

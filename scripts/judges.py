@@ -186,12 +186,14 @@ def agreed_faces(per_emotion: int) -> dict:
 
 def ceiling(per_emotion: int = 60) -> None:
     """Print, per emotion, the share of *real* faces the judges see as it, by the realism benchmark's rule
-    against a neutral face: mean p(target) >= the median over agreed-neutral faces + 0.05, or >= 0.7.
+    against a neutral face: mean p(target) >= the median over agreed-neutral faces + RISE, or >= HIGH
+    (:mod:`realism_metrics`: 0.05 and 0.7).
 
     Faces are :func:`agreed_faces`, each pasted at 192 px (cubic) in the middle of a 320 px canvas of its mean
     grey, the pasted square as the box. Different people stand on either side of the comparison, which is
     easier than one face changing: a ceiling, not a target."""
     from directions.emotions import EMOTIONS  # noqa: PLC0415
+    from realism_metrics import HIGH, RISE  # noqa: PLC0415 (the benchmark's rule, one home)
 
     judges = load_judges()
 
@@ -207,7 +209,7 @@ def ceiling(per_emotion: int = 60) -> None:
             continue
         t = EMOTIONS.index(name)
         base = float(np.median(probs["neutral"][:, t]))
-        seen = np.mean((probs[name][:, t] >= base + 0.05) | (probs[name][:, t] >= 0.7))
+        seen = np.mean((probs[name][:, t] >= base + RISE) | (probs[name][:, t] >= HIGH))
         print(f"{name}: seen on {seen:.0%} of {len(probs[name])} agreed faces "
               f"(median p {np.median(probs[name][:, t]):.2f}, neutral faces {base:.3f})")
 

@@ -175,7 +175,7 @@ def animate(
                              faces=chosen, steps=steps, crf=crf, preview_frames=8 if preview else 0,
                              max_side=max_side, motion=motion)
     # The warp moves the photo's own pixels: no generator, no directions, no torch.
-    if (motion == "warp" or (motion == "auto" and generator is None)) and latents is None:
+    if _warp_only(motion, generator) and latents is None:
         if device not in ("auto", "cpu"):
             _pick_device(device)  # an unusable --device is refused all the same
         with stage_progress() as progress:
@@ -188,6 +188,11 @@ def animate(
     if fresh:
         info(f"seed {seed}: pass --seed {seed} to make this video again")
     _report(result, options, preview, json_out)
+
+
+def _warp_only(motion: str, generator: Optional[Path]) -> bool:
+    """Does this run use the warp alone (asked for, or ``auto`` with the embedded generator)?"""
+    return motion == "warp" or (motion == "auto" and generator is None)
 
 
 def _pick_device(device: str):
@@ -207,7 +212,7 @@ def _run(image, generator: Optional[Path], directions: Optional[Path], out: Path
     from inversion.latents_file import load_latents  # noqa: PLC0415
 
     torch_device = _pick_device(device)
-    warp_only = options.motion == "warp" or (options.motion == "auto" and generator is None)
+    warp_only = _warp_only(options.motion, generator)
     G = None if warp_only and latents_path is None else load_generator(generator, torch_device)
     direction_set = None if warp_only else load_directions(resolve_directions(generator, directions),
                                                            generator_identity(G))
