@@ -19,7 +19,9 @@ the animated faces as ``scripts/bench_animate_emotion.py`` does). Per face, firs
 * identity: dlib descriptor distance < 0.5 (the detected box in each frame);
 * sharpness: Laplacian variance of the face box, last / first; ceiling: the same for the photo
   encoded with no motion (same frame count, crf, preset);
-* skin paint: mean |last - first warped by Farnebäck flow| on skin (``scripts/realism_metrics.py``);
+* skin paint: mean |last - first warped by Farnebäck flow| on skin (``scripts/realism_metrics.py``),
+  the flow read with Lanczos-4; "bilinear": the same read bilinearly (the measure before 2026-12-02,
+  whose floor on an exact sub-pixel translation is 1.4-1.9 grey levels instead of 0.7-1.0);
 * folds: min/max area change J of the warp (``AnimateResult.warp_stats``; "-" where absent);
 * jitter: RMS second difference of dlib's landmarks on every k-th frame of the last half (px);
   flicker: mean |f(t+1) - 2f(t) + f(t-1)| over the inner-mouth box during the apex hold;
@@ -188,6 +190,7 @@ def measure_clip(frames, result, emotion, judges, clf, identity, ceilings, every
             row["identity"] = bool(d < 0.5)
             row["sharpness"] = rm.sharpness(frames[-1], b.box) / max(rm.sharpness(frames[0], a.box), 1e-9)
             row["paint"] = rm.skin_paint(frames[0], frames[-1], b.box, b.landmarks68)
+            row["paint_bilinear"] = rm.skin_paint(frames[0], frames[-1], b.box, b.landmarks68, cv2.INTER_LINEAR)
             edges = b.landmark_box if b.landmark_box is not None else box_from_landmarks(b.landmarks68)
             row["jitter"] = rm.landmark_jitter(half, edges, every)
             row["flicker"] = rm.mouth_flicker(frames[apex_hold(motion, len(frames))], b.landmarks68)
@@ -245,7 +248,8 @@ def table_row(label: str, model: str, rows: list, stats: list, seconds: list) ->
     folds = f"{min(jmin):.2f} / {max(jmax):.2f}" if jmin and jmax else "- / -"
     return (f"| {label} | {model} | {len(rows)} | {share(rows, 'judges')} | {share(rows, 'fer')} | "
             f"{share(rows, 'facex')} | {share(rows, 'shipped')} | {share(rows, 'identity')} | "
-            f"{median(rows, 'sharpness')} | {median(rows, 'ceiling')} | {median(rows, 'paint')} | {folds} | "
+            f"{median(rows, 'sharpness')} | {median(rows, 'ceiling')} | {median(rows, 'paint')} | "
+            f"{median(rows, 'paint_bilinear')} | {folds} | "
             f"{median(rows, 'jitter')} | {median(rows, 'flicker')} | {np.mean(seconds):.1f} |")
 
 
@@ -331,8 +335,8 @@ def main() -> None:
                 print(f"  {src['name']} {emotion} {model}: {len(rows)} face(s), {seconds:.1f} s ("
                       + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()) + ")", file=sys.stderr, flush=True)
     print("\n| emotion | motion | faces | judges | fer | facex | shipped | identity | sharpness | ceiling | "
-          "skin paint | J min / max | jitter px | flicker | s/clip |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "skin paint | bilinear | J min / max | jitter px | flicker | s/clip |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (emotion, model), (rows, stats, seconds) in results.items():
         print(table_row(emotion, model, rows, stats, seconds))
     for model in models:
