@@ -228,12 +228,14 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     skull_cavity = 1 - upper_alpha
     jaw_cavity = TONGUE_CAVITY * tongue_alpha * (1 - lower_alpha)
     if parted:
+        split = occlusal_share(own, opening, u, ys, top, bottom) if own_teeth else 0.5
         if own_teeth:  # more of the same teeth behind the lips; a gap between lips is not continued
             own, opening = _extend_own_interior(own, opening, TEETH_HIDDEN * width)
         keep = cv2.GaussianBlur(opening, (0, 0), 0.8)[..., None]
-        # The jaw takes the part below the middle of the opening; the skull keeps the photo's own pixels a
-        # pixel further down, so that with the jaw at rest the two give the photo's interior exactly.
-        lower_half = np.clip((ys - 0.5 * (top + bottom)) + 0.5, 0, 1)[..., None]
+        # The jaw takes the part below the line where the upper and lower teeth meet (the middle of the
+        # opening when the photo shows no teeth); the skull keeps the photo's own pixels a pixel further
+        # down, so that with the jaw at rest the two give the photo's interior exactly.
+        lower_half = np.clip((ys - (top + split * (bottom - top))) + 0.5, 0, 1)[..., None]
         skull_own = keep * (1 - np.clip(lower_half * 2 - 1, 0, 1))
         skull = own * skull_own + skull * (1 - skull_own)
         skull_cavity = skull_cavity * (1 - skull_own)
@@ -248,6 +250,28 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     jaw = np.concatenate([jaw_rgb, jaw_alpha], axis=2).astype(np.float32)
     return (Layer(skull.astype(np.float32), box, "skull", cavity=skull_cavity[..., 0].astype(np.float32)),
             Layer(jaw, box, "jaw", cavity=jaw_cavity[..., 0].astype(np.float32)))
+
+
+def occlusal_share(own: np.ndarray, opening: np.ndarray, u: np.ndarray, ys: np.ndarray, top: np.ndarray,
+                   bottom: np.ndarray) -> float:
+    """Where the upper teeth meet the lower ones in the photo's own opening, as a share of the way from the
+    inner upper lip (0) to the inner lower lip (1): the darkest band between 0.35 and 0.9 of the way across
+    the opening's middle (``|u| < 0.6``), or 0.5 where no band is clearly darker than the teeth.
+
+    A smile shows mostly upper teeth, so the line sits low: split at the middle, the lower half of the
+    upper teeth would drop with the jaw.
+    """
+    share = (ys - top) / np.maximum(bottom - top, 1e-3)
+    inside = (opening > 0.5) & (np.abs(u) < 0.6)
+    grey = own.mean(axis=2)
+    edges = np.linspace(0.35, 0.9, 12)
+    levels = [grey[inside & (share >= a) & (share < b)] for a, b in zip(edges[:-1], edges[1:])]
+    means = np.array([v.mean() if v.size >= 3 else np.inf for v in levels])
+    if not np.isfinite(means).any() or not inside.any():
+        return 0.5
+    k = int(np.argmin(means))
+    teeth = float(np.percentile(grey[inside], 75))
+    return float(0.5 * (edges[k] + edges[k + 1])) if means[k] < 0.85 * teeth else 0.5
 
 
 def _extend_own_interior(own: np.ndarray, opening: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from directions.expression_basis import load_default
-from editor.face_layers import OUTER_LIPS, visible_interior_lips
+from editor.face_layers import OUTER_LIPS, occlusal_share, visible_interior_lips
 
 SKIN, LIPS, TEETH = (200, 160, 140), (185, 85, 85), (235, 228, 215)
 
@@ -43,3 +43,25 @@ def test_a_closed_mouth_keeps_its_landmarks():
     lm = load_default().mean_shape * 70.0 + np.array([120.0, 110.0])
     photo = _mouth_photo(lm)
     np.testing.assert_array_equal(visible_interior_lips(photo, lm), lm)
+
+
+def _opening(gap_share=None, h=40, w=80):
+    """(own RGB, opening mask, u, ys, top, bottom): a 30 px tall opening of teeth, with a dark line where
+    the upper and lower teeth meet at ``gap_share`` of the way down (none: teeth throughout)."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = (xs - w / 2) / (w / 2)
+    top, bottom = np.full((1, w), 5.0, np.float32), np.full((1, w), 35.0, np.float32)
+    opening = ((ys >= 5) & (ys <= 35)).astype(np.float32)
+    own = np.zeros((h, w, 3), np.float32) + np.array(TEETH, np.float32)
+    if gap_share is not None:
+        line = 5 + gap_share * 30
+        own[np.abs(ys - line) < 1.5] = (60, 40, 40)
+    return own, opening, u, ys, top, bottom
+
+
+def test_the_jaw_splits_a_smile_where_the_teeth_meet():
+    """A smile shows mostly upper teeth: the jaw takes only what lies below the dark line between the
+    rows (found near 0.8 of the way down), not the lower half of the upper teeth."""
+    assert abs(occlusal_share(*_opening(0.8)) - 0.8) < 0.06
+    assert abs(occlusal_share(*_opening(0.45)) - 0.45) < 0.06
+    assert occlusal_share(*_opening(None)) == 0.5  # no line darker than the teeth: the middle
