@@ -43,10 +43,13 @@ TEETH_HIDDEN, TEETH_SHOWN = 0.16, 0.09
 INTERIOR_RED, INTERIOR_DARK, INTERIOR_REACH = 0.45, 0.55, 0.7
 #: The white of an eye, relative to the face's brightness.
 SCLERA_PALETTE = np.array([225.0, 218.0, 210.0], np.float32)
-#: The cavity is the lips' hue, darker and warmer (a mouth's interior reflects red).
+#: The cavity is the lips' hue, darker and warmer (a mouth's interior reflects red), at this share of
+#: the lips' level by the lips (less deeper in; the compositor darkens the middle of a wide opening more).
 CAVITY_TINT = np.array([1.0, 0.8, 0.8], np.float32)
-#: How much of the cavity's darkening with depth reaches the tongue (it lies nearer the light).
-TONGUE_CAVITY = 0.5
+CAVITY_LEVEL = 0.36
+#: How much of the cavity's darkening with depth reaches the tongue (it lies nearer the light), and how
+#: far (mouth widths) its top rises above the lower teeth's edge.
+TONGUE_CAVITY, TONGUE_SHOWN = 0.5, 0.12
 #: Mask feather (Gaussian sigma) in pixels: enough to hide the pixel grid, not enough to blur an edge.
 FEATHER = 0.6
 _SUPERSAMPLE_BITS = 4
@@ -178,12 +181,15 @@ def _inner_lip_curve(landmarks: np.ndarray, upper: bool, xs: np.ndarray) -> np.n
     return np.interp(xs, pts[order, 0], pts[order, 1])
 
 
-def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer]:
-    """(skull layer: cavity and upper teeth, jaw layer: tongue and lower teeth, RGBA) behind the lips.
+def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer, Layer]:
+    """(cavity: the open mouth's back, RGB, with the head; jaw: tongue and lower teeth, RGBA, with the jaw;
+    upper teeth: RGBA, with the head), drawn in that order behind the lips, so the upper teeth hide the
+    tongue until the jaw drops.
 
-    Where the photo's lips are parted, its own interior is used: the part above the middle of the
-    opening on the skull layer, the part below it on the jaw layer. Both cover a box large enough
-    for the widest opening the expression model makes (about 0.75 mouth widths below the lips).
+    Where the photo's lips are parted, its own interior is used: the part above the line where the upper
+    and lower teeth meet (:func:`occlusal_share`) as the upper teeth, the part below it on the jaw. All
+    three cover a box large enough for the widest opening the expression model makes (about 0.75 mouth
+    widths below the lips).
     """
     lm = np.asarray(landmarks, np.float64)
     width = float(np.linalg.norm(lm[64] - lm[60])) or 1.0
@@ -206,50 +212,55 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     own_teeth = len(bright) >= 6
     teeth = np.median(bright, axis=0) if own_teeth else TEETH_PALETTE * _skin_level(photo, lm)
     depth = np.clip((ys - top) / (0.5 * width), 0, 1)
-    cavity = lips[None, None] * CAVITY_TINT * (0.36 - 0.14 * depth[..., None]) * (1 - 0.3 * np.abs(u)[..., None] ** 2)
+    cavity = lips[None, None] * CAVITY_TINT * (CAVITY_LEVEL - 0.14 * depth[..., None]) * (1 - 0.3 * np.abs(u)[..., None] ** 2)
     # Upper teeth are fixed to the skull: their crowns hide behind the resting upper lip, and their edges
     # show just below it in front, arching up behind the lip towards the corners; a lifted lip bares them.
     gum = top - TEETH_HIDDEN * width
     edge = top + TEETH_SHOWN * width * np.clip(1 - (np.abs(u) / 0.8) ** 2, -1, 1)
     upper_alpha = np.clip(np.minimum(ys - gum + 1.0, edge - ys), 0, 1)[..., None]
     shade_v = np.clip((ys - gum) / np.maximum(edge - gum, 1e-3), 0, 1)
-    skull = cavity * (1 - upper_alpha) + _shade_teeth(teeth, u, shade_v, width) * upper_alpha
-    # The jaw: a tongue low in the mouth and the lower teeth's edges just behind the lower lip.
-    tongue_y = bottom + 0.04 * width  # its back hides behind the lower lip; its top shows as the jaw drops
-    tongue = np.clip(1 - (u / 0.8) ** 2 - ((ys - tongue_y) / (0.24 * width)) ** 2, 0, 1)
+    upper_rgb = _shade_teeth(teeth, u, shade_v, width)
+    split = occlusal_share(own, opening, u, ys, top, bottom) if own_teeth else 0.5
+    line = top + split * (bottom - top)
+    # The jaw: the lower teeth's edges just behind the lower lip, and the tongue's top a little above
+    # them (above the line where the photo's own teeth meet): behind the upper teeth at rest, in view as
+    # the jaw drops, below a dark gap.
+    low_h = TEETH_SHOWN * 0.6 * width * np.clip(1 - (np.abs(u) / 0.7) ** 2, 0, 1)
+    tongue_top = (line if parted else bottom - TEETH_SHOWN * 0.6 * width) - TONGUE_SHOWN * width
+    tongue = np.clip(1 - (u / 0.8) ** 2 - ((ys - tongue_top - 0.24 * width) / (0.24 * width)) ** 2, 0, 1)
     tongue_alpha = np.clip(tongue * 3, 0, 1)[..., None]
     tongue_rgb = lips[None, None] * (0.35 + 0.3 * np.sqrt(tongue))[..., None]
-    low_h = TEETH_SHOWN * 0.6 * width * np.clip(1 - (np.abs(u) / 0.7) ** 2, 0, 1)
     above = ys - (bottom - low_h)
     lower_alpha = np.clip(np.minimum(above + 1.0, low_h - above), 0, 1)[..., None]
     lower = _shade_teeth(teeth * 0.85, u, 1 - above / np.maximum(low_h, 1e-3), width)
     jaw_rgb = tongue_rgb * (1 - lower_alpha) + lower * lower_alpha
     jaw_alpha = np.maximum(tongue_alpha, lower_alpha)
-    skull_cavity = 1 - upper_alpha
     jaw_cavity = TONGUE_CAVITY * tongue_alpha * (1 - lower_alpha)
     if parted:
-        split = occlusal_share(own, opening, u, ys, top, bottom) if own_teeth else 0.5
         if own_teeth:  # more of the same teeth behind the lips; a gap between lips is not continued
             own, opening = _extend_own_interior(own, opening, TEETH_HIDDEN * width)
         keep = cv2.GaussianBlur(opening, (0, 0), 0.8)[..., None]
-        # The jaw takes the part below the line where the upper and lower teeth meet (the middle of the
-        # opening when the photo shows no teeth); the skull keeps the photo's own pixels a pixel further
-        # down, so that with the jaw at rest the two give the photo's interior exactly.
-        lower_half = np.clip((ys - (top + split * (bottom - top))) + 0.5, 0, 1)[..., None]
-        skull_own = keep * (1 - np.clip(lower_half * 2 - 1, 0, 1))
-        skull = own * skull_own + skull * (1 - skull_own)
-        skull_cavity = skull_cavity * (1 - skull_own)
-        # Inside the photo's own opening only its own pixels show: no tongue or teeth drawn over them.
-        jaw_cavity = jaw_cavity * jaw_alpha * (1 - keep)
-        jaw_rgb = own * keep * lower_half + jaw_rgb * jaw_alpha * (1 - keep)
-        jaw_alpha = keep * lower_half + jaw_alpha * (1 - keep)
+        # The photo's own interior: above the line where the upper and lower teeth meet (the middle of the
+        # opening when the photo shows no teeth) it is the upper teeth, in front with the skull; below it,
+        # the jaw's. The jaw's part reaches a pixel higher, under the teeth's soft edge, so that with the jaw
+        # at rest the two give the photo's interior exactly; the tongue above it stays behind the teeth.
+        front_own = keep * np.clip(line - ys + 0.5, 0, 1)[..., None]
+        jaw_own = keep * np.clip(ys - line + 1.5, 0, 1)[..., None]
+        upper_rgb = own * front_own + upper_rgb * upper_alpha * (1 - front_own)
+        upper_alpha = front_own + upper_alpha * (1 - front_own)
+        upper_rgb = upper_rgb / np.maximum(upper_alpha, 1e-6)
+        jaw_cavity = jaw_cavity * jaw_alpha * (1 - jaw_own)
+        jaw_rgb = own * jaw_own + jaw_rgb * jaw_alpha * (1 - jaw_own)
+        jaw_alpha = jaw_own + jaw_alpha * (1 - jaw_own)
         jaw_rgb = jaw_rgb / np.maximum(jaw_alpha, 1e-6)
         jaw_cavity = jaw_cavity / np.maximum(jaw_alpha, 1e-6)
     corners = (1 - 0.4 * np.clip((np.abs(u) - 0.7) / 0.3, 0, 1))[..., None]  # a mouth's corners are in shadow
-    skull, jaw_rgb = skull * corners, jaw_rgb * corners
-    jaw = np.concatenate([jaw_rgb, jaw_alpha], axis=2).astype(np.float32)
-    return (Layer(skull.astype(np.float32), box, "skull", cavity=skull_cavity[..., 0].astype(np.float32)),
-            Layer(jaw, box, "jaw", cavity=jaw_cavity[..., 0].astype(np.float32)))
+    skull = np.concatenate([cavity * corners, np.ones_like(corners)], axis=2).astype(np.float32)
+    jaw = np.concatenate([jaw_rgb * corners, jaw_alpha], axis=2).astype(np.float32)
+    front = np.concatenate([upper_rgb * corners, upper_alpha], axis=2).astype(np.float32)
+    return (Layer(skull[..., :3], box, "skull", cavity=np.ones(skull.shape[:2], np.float32)),
+            Layer(jaw, box, "jaw", cavity=jaw_cavity[..., 0].astype(np.float32)),
+            Layer(front, box, "skull"))
 
 
 def occlusal_share(own: np.ndarray, opening: np.ndarray, u: np.ndarray, ys: np.ndarray, top: np.ndarray,

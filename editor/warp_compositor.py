@@ -43,7 +43,7 @@ CAVITY_DEPTH, CAVITY_SHADOW = 0.15, 0.4
 #: Threads that make a clip's frames (two cores: two threads; one more would only queue).
 FRAME_WORKERS = 2
 _OPENINGS = {"right_eye": (RIGHT_EYE, ("right_eye",)), "left_eye": (LEFT_EYE, ("left_eye",)),
-             "mouth": (INNER_LIPS, ("mouth", "jaw"))}
+             "mouth": (INNER_LIPS, ("mouth", "jaw", "teeth"))}
 
 
 def _intersect(a, b):

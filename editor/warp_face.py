@@ -192,8 +192,8 @@ def prepare_warp_face(photo: np.ndarray, landmarks: np.ndarray, plan: Expression
     skin = skin_mask(basis, lm)
     plan, fields, jacobian = bound_expression(plan, basis, selection, lm, skin)
     head_box, weights = head_weights(photo.shape, lm)
-    skull_mouth, jaw_mouth = mouth_layers(photo, lm)
+    cavity, jaw_mouth, upper_teeth = mouth_layers(photo, lm)
     layers = {"right_eye": eye_layer(photo, lm[list(RIGHT_EYE)]), "left_eye": eye_layer(photo, lm[list(LEFT_EYE)]),
-              "mouth": skull_mouth, "jaw": jaw_mouth}
+              "mouth": cavity, "jaw": jaw_mouth, "teeth": upper_teeth}
     return WarpFace(lm, plan, basis, fields, head_box, weights, np.asarray(head, np.float64), layers, jacobian,
                     closed_openings(photo, lm), skin)

@@ -102,15 +102,22 @@ def test_the_mouth_fill_stays_inside_the_opening_and_teeth_keep_their_size():
     jaw = cv2.warpAffine(face.layers["jaw"].image[..., 3], np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]),
                          (x1 - x0, y1 - y0))
     jaw = cv2.dilate((jaw > 0).astype(np.uint8), np.ones((5, 5), np.uint8))
-    core = (opening[y0:y1, x0:x1] > 0.999) & (jaw == 0)
+    teeth = face.layers["teeth"].image  # upper teeth, RGBA, in front of the tongue, with the head
+    in_front = cv2.dilate((teeth[..., 3] > 0).astype(np.uint8), np.ones((5, 5), np.uint8))
+    inside = opening[y0:y1, x0:x1] > 0.999
+    core = inside & (jaw == 0) & (in_front == 0)
     cavity = core & (layer.cavity > 0.99)
-    assert cavity.sum() > 20
+    assert cavity.sum() > 12
     frame = with_layers[y0:y1, x0:x1].astype(np.float32)
     # The layer is shown unwarped: each pixel is its own, darkened by at most the cavity's share of the
     # shadow (teeth, with share 0, exactly), never brightened.
     share = layer.cavity[..., None]
     assert (frame[core] <= layer.image[core] + 1.0).all()
     assert (frame[core] >= (layer.image * (1 - CAVITY_SHADOW * share))[core] - 1.0).all()
+    # Upper teeth are drawn last, unwarped and unshaded: their size is kept.
+    solid = inside & (teeth[..., 3] > 0.999)
+    assert solid.sum() >= 3
+    assert np.abs(frame[solid] - teeth[..., :3][solid]).max() <= 1.0
     # The open cavity darkens with depth (distance from the lips).
     depth = cv2.distanceTransform((opening[y0:y1, x0:x1] > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
     darkening = (layer.image - frame).mean(axis=2)
