@@ -35,6 +35,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from directions.expression_basis import ExpressionBasis, load_default, load_generator_targets
+from directions.facs_targets import facs_target
 from editor.animate_job import (
     AnimateOptions, AnimateResult, Progress, check_options, detect_and_shrink, no_progress, shrink_latents, too_small,
 )
@@ -52,9 +53,10 @@ APEX_AT_DEFAULT = 1.0
 #: (0 = the data's mean of strong examples). Chosen on faces128 training faces, never on benchmark faces.
 DISTINCTIVENESS = 1.0
 SIX_EMOTIONS = ("joy", "fear", "anger", "sadness", "disgust", "surprise")
-#: Where each emotion's target comes from, as the bake-off decided (``scripts/bakeoff_targets.py``,
-#: docs/BENCHMARKS.md): the data's, except fear, whose generator-driven target the judges read far better.
-TARGET_SOURCES = {"fear": "generator"}
+#: Where each emotion's target comes from: the data's, as the bake-off of data and generator decided
+#: (``scripts/bakeoff_targets.py``, docs/BENCHMARKS.md), except fear, whose FACS prototype
+#: (:mod:`directions.facs_targets`) the judges read better than either on training faces.
+TARGET_SOURCES = {"fear": "facs"}
 #: The widest the lips part at the apex, in mouth widths: beyond it a fearful or surprised mouth reads as
 #: a scream, and most of what shows is a synthesised cavity rather than the photo.
 MAX_MOUTH_OPENING = 0.5
@@ -74,16 +76,18 @@ def distinctive_targets(model: ExpressionBasis, generator: Optional[dict] = None
                         sources: Optional[dict] = None) -> dict:
     """``{emotion: t_e [K]}`` for the six emotions, each from its source, made distinctive within that source.
 
-    Sources: "data" (the model's targets, means of strong FER+ examples) or "generator" (``generator``
+    Sources: "data" (the model's targets, means of strong FER+ examples), "generator" (``generator``
     ``{emotion: e* [K]}``, what the generator's edits do to landmarks: :func:`directions.expression_basis.
-    load_generator_targets`); ``sources`` ``{emotion: source}`` (default :data:`TARGET_SOURCES`, missing
-    emotions "data"). ``t_e = e*_e + DISTINCTIVENESS · (e*_e − mean of the six e* of the same source)``:
-    the means of strong examples share a part (every one parts the lips); emphasising what sets an
-    emotion apart from the others, as a caricature does, is what makes it read.
+    load_generator_targets`) or "facs" (a prototype of the emotion's action units, taken as it is:
+    :func:`directions.facs_targets.facs_target`); ``sources`` ``{emotion: source}`` (default
+    :data:`TARGET_SOURCES`, missing emotions "data"). For the first two, ``t_e = e*_e + DISTINCTIVENESS ·
+    (e*_e − mean of the six e* of the same source)``: the means of strong examples share a part (every
+    one parts the lips); emphasising what sets an emotion apart from the others, as a caricature does,
+    is what makes it read.
     """
     sources = TARGET_SOURCES if sources is None else sources
     sets = {"data": {name: model.target(name) for name in SIX_EMOTIONS}, "generator": generator}
-    out = {}
+    out = {name: facs_target(model, name) for name in SIX_EMOTIONS if sources.get(name) == "facs"}
     for source, targets in sets.items():
         wanted = [name for name in SIX_EMOTIONS if sources.get(name, "data") == source]
         if not wanted:

@@ -4,7 +4,10 @@
     OMP_NUM_THREADS=1 python scripts/bench_realism.py --faces 4 --fps 15 --emotions joy,fear
     OMP_NUM_THREADS=1 python scripts/bench_realism.py --sheet docs/realism_contact_sheet.jpg --out /tmp/clips
 
-Faces, in this order until ``--faces`` are taken (the same faces for every emotion and model): the
+Faces, in this order until ``--faces`` are taken (the same faces for every emotion and model; only faces
+whose detector box is at least ``--min-face`` px, by default the width from which the warp gives a face its
+full expression, 60 px: smaller faces get less by design, dlib's error there being as large as the
+motion; ``--min-face 0`` measures every face the product animates, down to 28 px): the
 astronaut, the group photo 2008_001322, a canvas of faces128 hold-out faces (the last 50 rows of
 labels.csv, held out by ``scripts/prepare_face_data.py``; 3 per canvas, each pasted at 90-270 px,
 plain or blurred background), the other shared group photos, then more canvases. Each photo is animated
@@ -181,7 +184,9 @@ def measure_clip(frames, result, emotion, judges, clf, identity, ceilings, every
     half = frames[len(frames) // 2:]
     rows = []
     for i, (a, b, motion) in enumerate(zip(first, last, result.motions)):
-        row = {"ceiling": ceilings[i]}
+        row = {"ceiling": ceilings[i], "width": float(result.faces[i].box[2] - result.faces[i].box[0])}
+        if p0[i] is not None and p1[i] is not None:
+            row["p_first"], row["p_last"] = p0[i]["judges"], p1[i]["judges"]
         for key in ("judges", "shipped") + tuple(j.name for j in judges):
             row[key] = p0[i] is not None and p1[i] is not None and rm.judged(p0[i][key], p1[i][key])
         row["identity"] = False
@@ -266,6 +271,11 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="keep the clips in this folder")
     parser.add_argument("--sheet", default=None, help="write a contact sheet JPEG (astronaut + group photo)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: the machine is shared)")
+    parser.add_argument("--per-face", action="store_true", help="also print each face's judges (stderr)")
+    parser.add_argument("--min-face", type=float, default=None,
+                        help="smallest detector box (px) of a measured face (default: the width from which a face gets "
+                             "its full expression, 60; smaller ones get less by design, issue 13; 0: every face the "
+                             "product animates, from 28 px)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     start_all = time.perf_counter()
@@ -276,6 +286,7 @@ def main() -> None:
     from directions.default_directions import resolve_directions  # noqa: PLC0415
     from editor.emotion_spec import parse_emotion_spec  # noqa: PLC0415
     from editor.animate_job import MIN_ANIMATED_FACE  # noqa: PLC0415
+    from editor.expression_motion import FULL_EXPRESSION_WIDTH  # noqa: PLC0415
     import editor.pipeline  # noqa: PLC0415
     from editor.animate_job import AnimateOptions  # noqa: PLC0415
     from editor.pipeline import animate_photo  # noqa: PLC0415
@@ -300,9 +311,11 @@ def main() -> None:
     print(f"commit {commit}; AnimateOptions.motion {'present' if has_motion else 'absent'}; models run: "
           f"{', '.join(models)}" + (f" (not in this code: {', '.join(set(wanted) - set(models))})"
                                     if set(wanted) - set(models) else ""))
-    sources = plan_sources(args.faces, args.seed, MIN_ANIMATED_FACE)
+    min_face = FULL_EXPRESSION_WIDTH if args.min_face is None else (args.min_face or MIN_ANIMATED_FACE)
+    sources = plan_sources(args.faces, args.seed, min_face)
     print("faces: " + ", ".join(f"{s['name']} {s['faces']}" for s in sources) +
-          f"; seed {args.seed}, {args.duration:g} s at {args.fps:g} fps, landmarks every {every} frame(s)")
+          f"; faces from {min_face:g} px; seed {args.seed}, {args.duration:g} s at {args.fps:g} fps, "
+          f"landmarks every {every} frame(s)")
     tmp = tempfile.TemporaryDirectory(prefix="bench_realism_")
     out_dir = Path(args.out) if args.out else Path(tmp.name)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -325,6 +338,11 @@ def main() -> None:
                                                              args.fps, options.crf, options.preset,
                                                              out_dir / f"{Path(src['name']).stem}_still.mp4")
                 rows = measure_clip(frames, result, emotion, judges, clf, identity, ceilings[src["name"]], every)
+                if args.per_face:
+                    for face, row in zip(result.faces, rows):
+                        print(f"    face width {row['width']:.0f} px: p(target) {row.get('p_first', float('nan')):.2f}"
+                              f" -> {row.get('p_last', float('nan')):.2f} judged {row['judges']} identity {row['identity']}",
+                              file=sys.stderr, flush=True)
                 stats = getattr(result, "warp_stats", None)
                 results[emotion, model][0].extend(rows)
                 results[emotion, model][1].append(stats)

@@ -42,7 +42,8 @@ def test_midpoints_of_a_band_limited_wave_are_its_values():
     image = np.tile(wave(x)[None], (24, 1)).astype(np.float32)
     between = (x[:-1] + 0.5)[10:-10]
     sinc_error = np.abs(upsample(image, 2)[12, 1::2][10:-10] - wave(between)).max()
-    cubic = cv2.remap(image, between.astype(np.float32)[None], np.full((1, between.size), 12, np.float32), cv2.INTER_CUBIC)
+    rows = np.full((1, between.size), 12, np.float32)
+    cubic = cv2.remap(image, between.astype(np.float32)[None], rows, cv2.INTER_CUBIC)
     cubic_error = np.abs(cubic[0] - wave(between)).max()
     assert sinc_error < 1.0 < 3.0 < cubic_error
 

@@ -1,0 +1,62 @@
+"""Expression targets built from FACS action units on the expression model's mean shape.
+
+Where neither the data's nor the generator's target reads as the emotion, a prototype made of the
+action units that define it (Ekman and Friesen's FACS) is expressed in the model's basis instead:
+the units' landmark offsets are added to the neutral mean shape, projected on the basis (what lies
+outside it is identity and does not move) and clamped to the range seen on real faces.
+
+Fear: the data's mean of strong FER+ examples barely moves the brows, and the generator's target
+drops the jaw like surprise; the judges read both as surprise more often than fear. Fear's own
+units are AU1+2+4 (brows raised, the inner ends most, drawn together: the oblique, worried brow),
+AU5 (upper lids raised), AU20 (lips stretched sideways) and AU26 (jaw dropped). On 24 faces128
+training faces (rows 200-223, never the benchmark's hold-out) the judges saw fear on 62 % of faces
+with this prototype against 42 % with the generator's target (mean rise of p(fear) 0.18 against 0.09).
+
+Conventions: offsets are in the model's canonical frame, in inter-ocular distances (IOD, outer eye
+corners) or, for the lids, in eye heights (upper to lower lid at the mean shape); x right, y down.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from directions.expression_basis import ExpressionBasis
+
+#: Fear's units (IOD unless noted): inner / outer brow raise, how far the inner brow ends draw together,
+#: upper lid raise (eye heights), lip-corner stretch sideways, jaw drop.
+FEAR_UNITS = {"inner_brow": 0.15, "outer_brow": 0.075, "together": 0.03, "upper_lid": 0.35, "stretch": 0.06,
+              "jaw": 0.12}
+#: The emotions a prototype exists for.
+PROTOTYPES = ("fear",)
+
+_RIGHT_BROW = (17, 18, 19, 20, 21)  # outer -> inner
+_LEFT_BROW = (26, 25, 24, 23, 22)   # outer -> inner
+_UPPER_LIDS = (37, 38, 43, 44)
+_LOWER_LIP_AND_JAW = (55, 56, 57, 58, 59, 65, 66, 67, 5, 6, 7, 8, 9, 10, 11)
+
+
+def fear_offsets(mean_shape: np.ndarray, units: dict = FEAR_UNITS) -> np.ndarray:
+    """``[68, 2]`` canonical offsets of fear's action units on ``mean_shape`` (see the module docstring)."""
+    ms = np.asarray(mean_shape, np.float64).reshape(68, 2)
+    iod = float(np.linalg.norm(ms[45] - ms[36]))
+    eye_height = float(np.mean([ms[41, 1] - ms[37, 1], ms[40, 1] - ms[38, 1]]))
+    out = np.zeros((68, 2))
+    for brow, inward in ((_RIGHT_BROW, 1.0), (_LEFT_BROW, -1.0)):
+        for point, share in zip(brow, np.linspace(0.0, 1.0, len(brow))):
+            out[point, 1] -= (units["outer_brow"] + (units["inner_brow"] - units["outer_brow"]) * share) * iod
+            out[point, 0] += inward * units["together"] * share * iod
+    out[list(_UPPER_LIDS), 1] -= units["upper_lid"] * eye_height
+    out[[48, 60], 0] -= units["stretch"] * iod
+    out[[54, 64], 0] += units["stretch"] * iod
+    out[[48, 54, 60, 64], 1] += 0.02 * iod  # stretched lips pull the corners a little down
+    out[list(_LOWER_LIP_AND_JAW), 1] += units["jaw"] * iod
+    return out
+
+
+def facs_target(model: ExpressionBasis, emotion: str) -> np.ndarray:
+    """Target coefficients ``[K]`` of ``emotion``'s FACS prototype (one of :data:`PROTOTYPES`) in ``model``:
+    the offsets on the mean shape, projected on the basis and clamped to ``[model.low, model.high]``."""
+    if emotion != "fear":
+        raise ValueError(f"no FACS prototype for {emotion!r} (there is one for {', '.join(PROTOTYPES)})")
+    shape = np.asarray(model.mean_shape, np.float64).reshape(68, 2)
+    return np.clip(model.project(shape + fear_offsets(shape)), model.low, model.high)

@@ -1,0 +1,46 @@
+"""directions.facs_targets: fear's action units, expressed in the expression model's basis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from directions.expression_basis import load_default
+from directions.facs_targets import facs_target, fear_offsets
+
+MODEL = load_default()
+
+
+def _photo_points():
+    return MODEL.mean_shape * 90.0 + np.array([150.0, 140.0])
+
+
+def test_fear_raises_the_inner_brows_most_draws_them_together_widens_the_eyes_and_drops_the_jaw():
+    lm = _photo_points()
+    moved = lm + MODEL.displacement(lm, MODEL.target("neutral"), facs_target(MODEL, "fear"))
+    rise = lm[:, 1] - moved[:, 1]  # up is -y
+    assert rise[[21, 22]].mean() > rise[[17, 26]].mean() > 0  # inner brow ends rise more than the outer
+    assert np.linalg.norm(moved[21] - moved[22]) < np.linalg.norm(lm[21] - lm[22])  # drawn together
+    assert rise[[37, 38, 43, 44]].mean() > 0  # upper lids up: wider eyes
+    assert moved[57, 1] > lm[57, 1] + 3.0  # the jaw drops (px on a face 90 px between the eye corners)
+    np.testing.assert_allclose(moved[27:36], lm[27:36], atol=1e-9)  # the nose is identity: never moved
+
+
+def test_the_prototype_lies_within_the_range_of_real_faces():
+    target = facs_target(MODEL, "fear")
+    assert target.shape == MODEL.low.shape
+    assert np.all(target >= MODEL.low) and np.all(target <= MODEL.high)
+    assert np.linalg.norm(target - MODEL.target("neutral")) > 1.0
+
+
+def test_offsets_are_mirror_symmetric():
+    offsets = fear_offsets(MODEL.mean_shape)
+    from directions.expression_basis import MIRROR  # noqa: PLC0415
+
+    mirrored = offsets[MIRROR] * np.array([-1.0, 1.0])
+    np.testing.assert_allclose(mirrored, offsets, atol=1e-12)
+
+
+def test_only_fear_has_a_prototype():
+    with pytest.raises(ValueError, match="no FACS prototype"):
+        facs_target(MODEL, "joy")
