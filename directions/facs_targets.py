@@ -9,8 +9,8 @@ Fear: the data's mean of strong FER+ examples barely moves the brows, and the ge
 drops the jaw like surprise; the judges read both as surprise more often than fear. Fear's own
 units are AU1+2+4 (brows raised, the inner ends most, drawn together: the oblique, worried brow),
 AU5 (upper lids raised), AU20 (lips stretched sideways) and AU26 (jaw dropped). On 24 faces128
-training faces (rows 200-223, never the benchmark's hold-out) the judges saw fear on 62 % of faces
-with this prototype against 42 % with the generator's target (mean rise of p(fear) 0.18 against 0.09).
+training faces (rows 200-223, never the benchmark's hold-out) the judges saw fear on 67 % of faces
+with this prototype against 42 % with the generator's target (mean rise of p(fear) 0.175 against 0.087).
 
 Conventions: offsets are in the model's canonical frame, in inter-ocular distances (IOD, outer eye
 corners) or, for the lids, in eye heights (upper to lower lid at the mean shape); x right, y down.
