@@ -1,4 +1,4 @@
-"""directions.facs_targets: fear's action units, expressed in the expression model's basis."""
+"""directions.facs_targets: fear's and sadness's action units, expressed in the expression model's basis."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from directions.expression_basis import load_default
-from directions.facs_targets import facs_target, fear_offsets
+from directions.facs_targets import facs_target, fear_offsets, sadness_offsets
 
 MODEL = load_default()
 
@@ -33,14 +33,24 @@ def test_the_prototype_lies_within_the_range_of_real_faces():
     assert np.linalg.norm(target - MODEL.target("neutral")) > 1.0
 
 
-def test_offsets_are_mirror_symmetric():
-    offsets = fear_offsets(MODEL.mean_shape)
+def test_sadness_raises_the_inner_brows_droops_the_lids_and_drops_the_corners():
+    lm = _photo_points()
+    moved = lm + MODEL.displacement(lm, MODEL.target("neutral"), facs_target(MODEL, "sadness"))
+    rise = lm[:, 1] - moved[:, 1]
+    assert rise[[21, 22]].mean() > rise[[17, 26]].mean()  # the oblique brow: inner ends highest
+    assert rise[[21, 22]].mean() > 0
+    assert (moved[[48, 54], 1] - lm[[48, 54], 1]).mean() > 0.5  # corners down (px, 90 px between the eyes)
+    np.testing.assert_allclose(moved[27:36], lm[27:36], atol=1e-9)
+
+
+@pytest.mark.parametrize("offsets", [fear_offsets, sadness_offsets])
+def test_offsets_are_mirror_symmetric(offsets):
     from directions.expression_basis import MIRROR  # noqa: PLC0415
 
-    mirrored = offsets[MIRROR] * np.array([-1.0, 1.0])
-    np.testing.assert_allclose(mirrored, offsets, atol=1e-12)
+    values = offsets(MODEL.mean_shape)
+    np.testing.assert_allclose(values[MIRROR] * np.array([-1.0, 1.0]), values, atol=1e-12)
 
 
-def test_only_fear_has_a_prototype():
+def test_only_fear_and_sadness_have_a_prototype():
     with pytest.raises(ValueError, match="no FACS prototype"):
         facs_target(MODEL, "joy")
