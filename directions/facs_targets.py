@@ -44,16 +44,27 @@ _UPPER_LIDS = (37, 38, 43, 44)
 _LOWER_LIP_AND_JAW = (55, 56, 57, 58, 59, 65, 66, 67, 5, 6, 7, 8, 9, 10, 11)
 
 
-def fear_offsets(mean_shape: np.ndarray, units: dict = FEAR_UNITS) -> np.ndarray:
-    """``[68, 2]`` canonical offsets of fear's action units on ``mean_shape`` (see the module docstring)."""
+def _scales(mean_shape: np.ndarray) -> tuple[float, float]:
+    """(inter-ocular distance, eye height) of the mean shape, the units of the offsets."""
     ms = np.asarray(mean_shape, np.float64).reshape(68, 2)
-    iod = float(np.linalg.norm(ms[45] - ms[36]))
-    eye_height = float(np.mean([ms[41, 1] - ms[37, 1], ms[40, 1] - ms[38, 1]]))
-    out = np.zeros((68, 2))
+    return float(np.linalg.norm(ms[45] - ms[36])), float(np.mean([ms[41, 1] - ms[37, 1], ms[40, 1] - ms[38, 1]]))
+
+
+def _move_brows(out: np.ndarray, drop, together: float) -> None:
+    """Move both brows in place: point y by ``drop(share)`` (share 0 at the outer end, 1 at the inner; +y is
+    down) and the inner ends towards the midline by ``together * share`` (all in the offsets' units)."""
     for brow, inward in ((_RIGHT_BROW, 1.0), (_LEFT_BROW, -1.0)):
         for point, share in zip(brow, np.linspace(0.0, 1.0, len(brow))):
-            out[point, 1] -= (units["outer_brow"] + (units["inner_brow"] - units["outer_brow"]) * share) * iod
-            out[point, 0] += inward * units["together"] * share * iod
+            out[point, 1] += drop(share)
+            out[point, 0] += inward * together * share
+
+
+def fear_offsets(mean_shape: np.ndarray, units: dict = FEAR_UNITS) -> np.ndarray:
+    """``[68, 2]`` canonical offsets of fear's action units on ``mean_shape`` (see the module docstring)."""
+    iod, eye_height = _scales(mean_shape)
+    out = np.zeros((68, 2))
+    outer, inner = units["outer_brow"], units["inner_brow"]
+    _move_brows(out, lambda share: -(outer + (inner - outer) * share) * iod, units["together"] * iod)
     out[list(_UPPER_LIDS), 1] -= units["upper_lid"] * eye_height
     out[[48, 60], 0] -= units["stretch"] * iod
     out[[54, 64], 0] += units["stretch"] * iod
@@ -64,14 +75,10 @@ def fear_offsets(mean_shape: np.ndarray, units: dict = FEAR_UNITS) -> np.ndarray
 
 def sadness_offsets(mean_shape: np.ndarray, units: dict = SADNESS_UNITS) -> np.ndarray:
     """``[68, 2]`` canonical offsets of sadness's action units on ``mean_shape`` (see the module docstring)."""
-    ms = np.asarray(mean_shape, np.float64).reshape(68, 2)
-    iod = float(np.linalg.norm(ms[45] - ms[36]))
-    eye_height = float(np.mean([ms[41, 1] - ms[37, 1], ms[40, 1] - ms[38, 1]]))
+    iod, eye_height = _scales(mean_shape)
     out = np.zeros((68, 2))
-    for brow, inward in ((_RIGHT_BROW, 1.0), (_LEFT_BROW, -1.0)):
-        for point, share in zip(brow, np.linspace(0.0, 1.0, len(brow))):
-            out[point, 1] += (0.01 * (1.0 - share) - units["inner_brow"] * share * share) * iod
-            out[point, 0] += inward * units["together"] * share * iod
+    inner = units["inner_brow"]
+    _move_brows(out, lambda share: (0.01 * (1.0 - share) - inner * share * share) * iod, units["together"] * iod)
     out[list(_UPPER_LIDS), 1] += units["upper_lid"] * eye_height
     out[[48, 54, 60, 64], 1] += units["corners"] * iod
     out[[49, 53], 1] += 0.5 * units["corners"] * iod
