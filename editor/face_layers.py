@@ -215,7 +215,8 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     own_teeth = len(bright) >= 6
     teeth = np.median(bright, axis=0) if own_teeth else TEETH_PALETTE * _skin_level(photo, lm)
     depth = np.clip((ys - top) / (0.5 * width), 0, 1)
-    cavity = lips[None, None] * CAVITY_TINT * (CAVITY_LEVEL - 0.14 * depth[..., None]) * (1 - 0.3 * np.abs(u)[..., None] ** 2)
+    cavity = (lips[None, None] * CAVITY_TINT * (CAVITY_LEVEL - 0.14 * depth[..., None])
+              * (1 - 0.3 * np.abs(u)[..., None] ** 2))
     # Upper teeth are fixed to the skull: their crowns hide behind the resting upper lip, and their edges
     # show just below it in front, arching up behind the lip towards the corners; a lifted lip bares them.
     gum = top - TEETH_HIDDEN * width
@@ -228,8 +229,9 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     # The jaw: the lower teeth's edges just behind the lower lip, and the tongue's top a little above
     # them (above the line where the photo's own teeth meet): behind the upper teeth at rest, in view as
     # the jaw drops, below a dark gap.
-    low_h = TEETH_SHOWN * 0.6 * width * np.clip(1 - (np.abs(u) / 0.7) ** 2, 0, 1)
-    tongue_top = (line if parted else bottom - TEETH_SHOWN * 0.6 * width) - TONGUE_SHOWN * width
+    lower_shown = TEETH_SHOWN * 0.6 * width  # the lower teeth show less than the upper
+    low_h = lower_shown * np.clip(1 - (np.abs(u) / 0.7) ** 2, 0, 1)
+    tongue_top = (line if parted else bottom - lower_shown) - TONGUE_SHOWN * width
     tongue = np.clip(1 - (u / 0.8) ** 2 - ((ys - tongue_top - 0.24 * width) / (0.24 * width)) ** 2, 0, 1)
     tongue_alpha = np.clip(tongue * 3, 0, 1)[..., None]
     tongue_rgb = lips[None, None] * (0.35 + 0.3 * np.sqrt(tongue))[..., None]
@@ -249,21 +251,25 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
         # at rest the two give the photo's interior exactly; the tongue above it stays behind the teeth.
         front_own = keep * np.clip(line - ys + 0.5, 0, 1)[..., None]
         jaw_own = keep * np.clip(ys - line + 1.5, 0, 1)[..., None]
-        upper_rgb = own * front_own + upper_rgb * upper_alpha * (1 - front_own)
-        upper_alpha = front_own + upper_alpha * (1 - front_own)
-        upper_rgb = upper_rgb / np.maximum(upper_alpha, 1e-6)
+        upper_rgb, upper_alpha = _own_in_front(own, front_own, upper_rgb, upper_alpha)
         jaw_cavity = jaw_cavity * jaw_alpha * (1 - jaw_own)
-        jaw_rgb = own * jaw_own + jaw_rgb * jaw_alpha * (1 - jaw_own)
-        jaw_alpha = jaw_own + jaw_alpha * (1 - jaw_own)
-        jaw_rgb = jaw_rgb / np.maximum(jaw_alpha, 1e-6)
+        jaw_rgb, jaw_alpha = _own_in_front(own, jaw_own, jaw_rgb, jaw_alpha)
         jaw_cavity = jaw_cavity / np.maximum(jaw_alpha, 1e-6)
     corners = (1 - 0.4 * np.clip((np.abs(u) - 0.7) / 0.3, 0, 1))[..., None]  # a mouth's corners are in shadow
-    skull = np.concatenate([cavity * corners, np.ones_like(corners)], axis=2).astype(np.float32)
     jaw = np.concatenate([jaw_rgb * corners, jaw_alpha], axis=2).astype(np.float32)
     front = np.concatenate([upper_rgb * corners, upper_alpha], axis=2).astype(np.float32)
-    return (Layer(skull[..., :3], box, "skull", cavity=np.ones(skull.shape[:2], np.float32)),
+    return (Layer((cavity * corners).astype(np.float32), box, "skull", cavity=np.ones(ys.shape, np.float32)),
             Layer(jaw, box, "jaw", cavity=jaw_cavity[..., 0].astype(np.float32)),
             Layer(front, box, "skull"))
+
+
+def _own_in_front(own: np.ndarray, weight: np.ndarray, rgb: np.ndarray,
+                  alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(colour, alpha) of the photo's own pixels, with ``weight`` ``[h, w, 1]``, over a layer's colour and alpha
+    (colours straight, not premultiplied)."""
+    mixed = own * weight + rgb * alpha * (1 - weight)
+    alpha = weight + alpha * (1 - weight)
+    return mixed / np.maximum(alpha, 1e-6), alpha
 
 
 def occlusal_share(own: np.ndarray, opening: np.ndarray, u: np.ndarray, ys: np.ndarray, top: np.ndarray,

@@ -194,8 +194,8 @@ def measure_clip(frames, result, emotion, judges, clf, identity, ceilings, every
             d = np.linalg.norm(rm.descriptor(identity, frames[0], a.box) - rm.descriptor(identity, frames[-1], b.box))
             row["identity"] = bool(d < 0.5)
             row["sharpness"] = rm.sharpness(frames[-1], b.box) / max(rm.sharpness(frames[0], a.box), 1e-9)
-            row["paint"] = rm.skin_paint(frames[0], frames[-1], b.box, b.landmarks68)
-            row["paint_bilinear"] = rm.skin_paint(frames[0], frames[-1], b.box, b.landmarks68, cv2.INTER_LINEAR)
+            row["paint"], row["paint_bilinear"] = rm.skin_paint_readings(
+                frames[0], frames[-1], b.box, b.landmarks68, (cv2.INTER_LANCZOS4, cv2.INTER_LINEAR))
             edges = b.landmark_box if b.landmark_box is not None else box_from_landmarks(b.landmarks68)
             row["jitter"] = rm.landmark_jitter(half, edges, every)
             row["flicker"] = rm.mouth_flicker(frames[apex_hold(motion, len(frames))], b.landmarks68)

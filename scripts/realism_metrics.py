@@ -75,15 +75,24 @@ def skin_paint(first: np.ndarray, last: np.ndarray, box, landmarks_last: np.ndar
     translation (no paint at all) scores 0.74-1.02 with Lanczos-4, and 1.40-1.88 with bilinear, whose
     blur of the prediction is counted as paint (``cv2.INTER_LINEAR``: the measure before 2026-12-02).
     """
+    return skin_paint_readings(first, last, box, landmarks_last, (interpolation,))[0]
+
+
+def skin_paint_readings(first: np.ndarray, last: np.ndarray, box, landmarks_last: np.ndarray,
+                        interpolations) -> list[float]:
+    """:func:`skin_paint` read with each of ``interpolations``, from one flow (the flow is most of the cost)."""
     rows, cols = region(box, first.shape, 0.25)
     a, b = grey(first)[rows, cols], grey(last)[rows, cols]
-    flow = cv2.calcOpticalFlowFarneback(b, a, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-    gy, gx = np.mgrid[0:a.shape[0], 0:a.shape[1]].astype(np.float32)
-    warped = cv2.remap(a, gx + flow[..., 0], gy + flow[..., 1], interpolation, borderMode=cv2.BORDER_REPLICATE)
     mask = skin_mask(landmarks_last - np.array([cols.start, rows.start]), a.shape)
     if not mask.any():
-        return float("nan")
-    return float(np.abs(b.astype(np.float64) - warped.astype(np.float64))[mask].mean())
+        return [float("nan")] * len(interpolations)
+    flow = cv2.calcOpticalFlowFarneback(b, a, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    gy, gx = np.mgrid[0:a.shape[0], 0:a.shape[1]].astype(np.float32)
+    readings = []
+    for interpolation in interpolations:
+        warped = cv2.remap(a, gx + flow[..., 0], gy + flow[..., 1], interpolation, borderMode=cv2.BORDER_REPLICATE)
+        readings.append(float(np.abs(b.astype(np.float64) - warped.astype(np.float64))[mask].mean()))
+    return readings
 
 
 def landmark_jitter(frames: np.ndarray, edges, every: int) -> float:

@@ -46,3 +46,11 @@ def test_a_blotch_on_the_cheek_is_paint(shared):
     mask = rm.skin_mask(landmarks, photo.shape)
     assert mask[cheek[1], cheek[0]]
     assert rm.skin_paint(photo, painted, box, landmarks) > 3.0
+
+
+def test_readings_from_one_flow_are_the_single_readings(shared):
+    photo, box, landmarks = _photo_and_face(shared)
+    moved = _shifted(photo, 0.5, 0.3)
+    both = rm.skin_paint_readings(photo, moved, box, landmarks + (0.5, 0.3), (cv2.INTER_LANCZOS4, cv2.INTER_LINEAR))
+    assert both == [rm.skin_paint(photo, moved, box, landmarks + (0.5, 0.3)),
+                    rm.skin_paint(photo, moved, box, landmarks + (0.5, 0.3), cv2.INTER_LINEAR)]
