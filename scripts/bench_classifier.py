@@ -99,7 +99,7 @@ def compare(paths: list[Path], views: str) -> None:
     """PublicTest accuracy of each checkpoint, each ensemble (mean logits) and each view set; see the docstring."""
     from itertools import combinations  # noqa: PLC0415
 
-    from common import ALL_OFFSETS, TTA_CANDIDATES, view_logits, views_of  # noqa: PLC0415
+    from classifier_export import ALL_OFFSETS, TTA_CANDIDATES, view_logits, views_of  # noqa: PLC0415
 
     data = read_fer2013(DATA)
     pub, priv = data.split("PublicTest"), data.split("PrivateTest")

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from common import FER2013, REPO, export
+from classifier_export import export
+from common import FER2013, REPO
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description="Export a classifier checkpoint into the repo.")

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import export
+from classifier_export import export
 from directions.classifier import DEFAULT_ARCH, build_model
 from directions.fer2013 import ferplus_targets, read_fer2013, read_ferplus_votes
 from inversion.common.output_files import atomic_torch_save
