@@ -219,30 +219,36 @@ def load_default() -> ExpressionBasis:
     return load(DEFAULT_DIR)
 
 
-GENERATOR_TARGETS = "generator_targets.json"
-GENERATOR_TARGETS_FORMAT = "facelatent-generator-targets/1"
+#: Expression targets that do not come from the data's means, one JSON file per source: "generator" (what the
+#: generator's emotion edits do to landmarks, ``scripts/bakeoff_targets.py``) and "classifier" (the
+#: coefficients the shipped classifier reads best on training faces, ``scripts/search_targets.py``).
+TARGET_FILES = {"generator": "generator_targets.json", "classifier": "classifier_targets.json"}
 
 
-def save_generator_targets(directory: Path, targets: dict, provenance: dict) -> Path:
-    """Write ``{emotion: e* [K]}`` (what a generator's emotion edits do to landmarks, in this basis) as JSON."""
-    record = {"format": GENERATOR_TARGETS_FORMAT, **provenance,
+def _targets_format(source: str) -> str:
+    return f"facelatent-{source}-targets/1"
+
+
+def save_targets(directory: Path, source: str, targets: dict, provenance: dict) -> Path:
+    """Write ``{emotion: e* [K]}`` from ``source`` (a :data:`TARGET_FILES` key) as JSON, atomically."""
+    record = {"format": _targets_format(source), **provenance,
               "targets": {name: [float(v) for v in np.asarray(vec).reshape(-1)] for name, vec in targets.items()}}
-    return atomic_write_text(Path(directory) / GENERATOR_TARGETS, json.dumps(record, indent=1) + "\n")
+    return atomic_write_text(Path(directory) / TARGET_FILES[source], json.dumps(record, indent=1) + "\n")
 
 
-def load_generator_targets(directory: str | Path = DEFAULT_DIR) -> dict:
-    """``{emotion: e* [K]}`` saved by :func:`save_generator_targets`; :class:`CheckpointError` (one line)
-    when the file is missing or malformed. Plain JSON: nothing is executed."""
-    path = Path(directory) / GENERATOR_TARGETS
+def load_targets(source: str, directory: str | Path = DEFAULT_DIR) -> dict:
+    """``{emotion: e* [K]}`` saved by :func:`save_targets` (the emotions the file has, each an EMOTIONS name);
+    :class:`CheckpointError` (one line) when the file is missing or malformed. Plain JSON: nothing is executed."""
+    path = Path(directory) / TARGET_FILES[source]
     try:
         record = json.loads(path.read_text())
-        targets = {name: np.asarray(record["targets"][name], np.float64) for name in EMOTIONS}
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise CheckpointError(f"cannot read the generator-driven targets {path}: {err.__class__.__name__}") from None
+        targets = {name: np.asarray(vec, np.float64) for name, vec in record["targets"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise CheckpointError(f"cannot read the {source}-driven targets {path}: {err.__class__.__name__}") from None
     sizes = {v.shape for v in targets.values()}
-    if record.get("format") != GENERATOR_TARGETS_FORMAT or len(sizes) != 1 or len(next(iter(sizes))) != 1 \
-            or not all(np.all(np.isfinite(v)) for v in targets.values()):
-        raise CheckpointError(f"{path}: not a {GENERATOR_TARGETS_FORMAT} file of finite vectors")
+    if record.get("format") != _targets_format(source) or not targets or not set(targets) <= set(EMOTIONS) \
+            or len(sizes) != 1 or len(next(iter(sizes))) != 1 or not all(np.all(np.isfinite(v)) for v in targets.values()):
+        raise CheckpointError(f"{path}: not a {_targets_format(source)} file of finite vectors")
     return targets
 
 

@@ -34,7 +34,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from directions.expression_basis import ExpressionBasis, load_default, load_generator_targets
+from directions.expression_basis import ExpressionBasis, load_default, load_targets
 from directions.facs_targets import facs_target
 from editor.animate_job import (
     AnimateOptions, AnimateResult, Progress, check_options, detect_and_shrink, no_progress, shrink_latents, too_small,
@@ -55,8 +55,9 @@ DISTINCTIVENESS = 1.0
 SIX_EMOTIONS = ("joy", "fear", "anger", "sadness", "disgust", "surprise")
 #: Where each emotion's target comes from: the data's, as the bake-off of data and generator decided
 #: (``scripts/bakeoff_targets.py``, docs/BENCHMARKS.md), except fear and sadness, whose FACS prototypes
-#: (:mod:`directions.facs_targets`) the judges read better on training faces.
-TARGET_SOURCES = {"fear": "facs", "sadness": "facs"}
+#: (:mod:`directions.facs_targets`) the judges read better on training faces, and anger, searched for what
+#: the shipped classifier reads best on training faces (``scripts/search_targets.py``).
+TARGET_SOURCES = {"fear": "facs", "sadness": "facs", "anger": "classifier"}
 #: The widest the lips part at the apex, in mouth widths: beyond it a fearful or surprised mouth reads as
 #: a scream, and most of what shows is a synthesised cavity rather than the photo.
 MAX_MOUTH_OPENING = 0.5
@@ -73,26 +74,31 @@ APEX_HELD = 0.35
 
 
 def distinctive_targets(model: ExpressionBasis, generator: Optional[dict] = None,
-                        sources: Optional[dict] = None) -> dict:
+                        sources: Optional[dict] = None, classifier: Optional[dict] = None) -> dict:
     """``{emotion: t_e [K]}`` for the six emotions, each from its source, made distinctive within that source.
 
     Sources: "data" (the model's targets, means of strong FER+ examples), "generator" (``generator``
     ``{emotion: e* [K]}``, what the generator's edits do to landmarks: :func:`directions.expression_basis.
-    load_generator_targets`) or "facs" (a prototype of the emotion's action units, taken as it is:
-    :func:`directions.facs_targets.facs_target`); ``sources`` ``{emotion: source}`` (default
-    :data:`TARGET_SOURCES`, missing emotions "data"). For the first two, ``t_e = e*_e + DISTINCTIVENESS ·
-    (e*_e − mean of the six e* of the same source)``: the means of strong examples share a part (every
-    one parts the lips); emphasising what sets an emotion apart from the others, as a caricature does,
-    is what makes it read.
+    load_targets`), "facs" (a prototype of the emotion's action units: :func:`directions.facs_targets.
+    facs_target`) or "classifier" (``classifier`` ``{emotion: e* [K]}``, the coefficients the shipped
+    classifier reads best on training faces: ``scripts/search_targets.py``); ``sources`` ``{emotion:
+    source}`` (default :data:`TARGET_SOURCES`, missing emotions "data"). The last two are taken as they are.
+    For the first two, ``t_e = e*_e + DISTINCTIVENESS · (e*_e − mean of the six e* of the same source)``:
+    the means of strong examples share a part (every one parts the lips); emphasising what sets an
+    emotion apart from the others, as a caricature does, is what makes it read.
     """
     sources = TARGET_SOURCES if sources is None else sources
     sets = {"data": {name: model.target(name) for name in SIX_EMOTIONS}, "generator": generator}
     out = {name: facs_target(model, name) for name in SIX_EMOTIONS if sources.get(name) == "facs"}
+    for name in (name for name in SIX_EMOTIONS if sources.get(name) == "classifier"):
+        if classifier is None or name not in classifier:
+            raise FaceLatentError(f"no classifier-searched expression target for {name}")
+        out[name] = np.clip(np.asarray(classifier[name], np.float64), model.low, model.high)
     for source, targets in sets.items():
         wanted = [name for name in SIX_EMOTIONS if sources.get(name, "data") == source]
         if not wanted:
             continue
-        if targets is None:
+        if targets is None or not set(SIX_EMOTIONS) <= set(targets):
             raise FaceLatentError(f"no {source}-driven expression targets for {', '.join(wanted)}")
         common = np.mean([targets[name] for name in SIX_EMOTIONS], axis=0)
         out.update({name: (1 + DISTINCTIVENESS) * targets[name] - DISTINCTIVENESS * common for name in wanted})
@@ -103,8 +109,9 @@ def distinctive_targets(model: ExpressionBasis, generator: Optional[dict] = None
 def shipped_targets() -> dict:
     """The shipped targets: :func:`distinctive_targets` of the default model with :data:`TARGET_SOURCES`."""
     model = load_default()
-    generator = load_generator_targets() if "generator" in TARGET_SOURCES.values() else None
-    return distinctive_targets(model, generator)
+    external = {source: load_targets(source) if source in TARGET_SOURCES.values() else None
+                for source in ("generator", "classifier")}
+    return distinctive_targets(model, external["generator"], classifier=external["classifier"])
 
 
 def target_coefficients(model: ExpressionBasis, spec: EmotionSpec, targets: Optional[dict] = None) -> np.ndarray:

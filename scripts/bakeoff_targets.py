@@ -102,9 +102,9 @@ def main(argv=None) -> int:
         src["found"] = find_faces(src["photo"]).faces
     generator = generator_targets(model, args.latents)
     if args.write:
-        from directions.expression_basis import DEFAULT_DIR, save_generator_targets  # noqa: PLC0415
+        from directions.expression_basis import DEFAULT_DIR, save_targets  # noqa: PLC0415
         from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
-        path = save_generator_targets(DEFAULT_DIR, generator, {
+        path = save_targets(DEFAULT_DIR, "generator", generator, {
             "generator": generator_identity(load_generator(None, "cpu")), "latents": args.latents,
             "seed": 0, "truncation_psi": 0.7, "command": "python scripts/bakeoff_targets.py --write"})
         print(f"wrote {path}")

@@ -228,11 +228,14 @@ def test_anchors_are_outside_every_region():
     assert not set(ANCHORS.tolist()) & set(moving.tolist())
 
 
-def test_generator_targets_round_trip_and_refuse_malformed_files(tmp_path):
-    from directions.expression_basis import load_generator_targets, save_generator_targets  # noqa: PLC0415
+def test_targets_files_round_trip_and_refuse_malformed_files(tmp_path):
+    from directions.expression_basis import load_targets, save_targets  # noqa: PLC0415
+
+    def load_generator_targets(directory):
+        return load_targets("generator", directory)
 
     targets = {name: np.arange(8, dtype=np.float64) * (i + 1) for i, name in enumerate(EMOTIONS)}
-    path = save_generator_targets(tmp_path, targets, {"generator": "abc", "latents": 3})
+    path = save_targets(tmp_path, "generator", targets, {"generator": "abc", "latents": 3})
     loaded = load_generator_targets(tmp_path)
     assert set(loaded) == set(EMOTIONS) and all(np.array_equal(loaded[n], targets[n]) for n in EMOTIONS)
     assert json.loads(path.read_text())["generator"] == "abc" and not list(tmp_path.glob(".*part"))
@@ -247,3 +250,11 @@ def test_generator_targets_round_trip_and_refuse_malformed_files(tmp_path):
         load_generator_targets(tmp_path)
     with pytest.raises(CheckpointError):
         load_generator_targets(tmp_path / "absent")
+    some = save_targets(tmp_path, "classifier", {"anger": targets["anger"]}, {"faces": 2})
+    assert some.name == "classifier_targets.json" and set(load_targets("classifier", tmp_path)) == {"anger"}
+    some.rename(path)
+    with pytest.raises(CheckpointError):  # a file of one source is not read as another's
+        load_targets("generator", tmp_path)
+    save_targets(tmp_path, "classifier", {"rage": targets["anger"]}, {})
+    with pytest.raises(CheckpointError):  # not an emotion the project knows
+        load_targets("classifier", tmp_path)

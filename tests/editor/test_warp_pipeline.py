@@ -37,6 +37,20 @@ def test_shipped_targets_follow_the_bake_off():
         assert same == (TARGET_SOURCES.get(e, "data") == "data"), e
 
 
+def test_searched_targets_are_taken_as_they_are_inside_the_range_of_real_faces():
+    from directions.expression_basis import load_targets  # noqa: PLC0415
+
+    searched = load_targets("classifier")
+    shipped = shipped_targets()
+    for e in (e for e in SIX_EMOTIONS if TARGET_SOURCES.get(e) == "classifier"):
+        np.testing.assert_allclose(shipped[e], searched[e])
+        assert np.all(shipped[e] >= MODEL.low) and np.all(shipped[e] <= MODEL.high)
+    beyond = {"anger": MODEL.high + 5.0}
+    np.testing.assert_allclose(distinctive_targets(MODEL, None, {"anger": "classifier"}, beyond)["anger"], MODEL.high)
+    with pytest.raises(FaceLatentError):
+        distinctive_targets(MODEL, None, {"disgust": "classifier"}, beyond)
+
+
 def test_a_blend_mixes_targets_by_weight():
     targets = distinctive_targets(MODEL, None, {})
     blend = target_coefficients(MODEL, parse_emotion_spec("joy:0.25,anger:0.75"), targets)
