@@ -16,7 +16,7 @@ The judges (``scripts/judges.py``) are never used here: they stay independent of
 
 ``--write`` saves the result in ``directions/models/expression_basis/classifier_targets.json`` (the other
 emotions already there are kept); ``editor.warp_pipeline.TARGET_SOURCES`` says which emotions use it.
-About 12 s per rating (24 faces, one thread); 2 sweeps of 8 coefficients x 4 values: about 13 minutes.
+About 12 s per rating (24 faces, one thread); 2 sweeps of 8 coefficients x 4-5 values: about 16 minutes (anger: 75 ratings, 968 s).
 """
 
 from __future__ import annotations
@@ -101,10 +101,10 @@ def main() -> None:
     model, targets = load_default(), dict(shipped_targets())
     photos = training_photos(args.faces, args.first_row)
     score = classifier_rise(photos, args.emotion, EmotionClassifier.load(), model, targets)
-    total = args.sweeps * model.low.size * (args.values - 1) + 1
+    most = args.sweeps * model.low.size * args.values + 1
 
     def progress(done: int, best: float) -> None:
-        print(f"\r{done}/~{total} ratings, best mean rise {best:+.3f}", end="", flush=True)
+        print(f"\r{done} of at most {most} ratings, best mean rise {best:+.3f}", end="", flush=True)
 
     # the search starts from the target the emotion has without a search (the data's, or its FACS prototype)
     unsearched = {name: source for name, source in TARGET_SOURCES.items() if source != "classifier"}
