@@ -134,3 +134,37 @@ def test_same_frames_give_identical_videos(tmp_path):
     frames[4][8:16, 8:16] = 255 - frames[4][8:16, 8:16]
     c = read_video(write_video(tmp_path / "c.mp4", frames, fps=60))
     assert np.abs(c[4].astype(int) - a[4].astype(int)).max() > 50
+
+
+def _moving_texture(count: int, size: int = 96) -> list[np.ndarray]:
+    """A fixed photo-like grain (blurred noise) over a still background, its middle drifting 0.3 px a frame."""
+    import cv2  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    grain = cv2.GaussianBlur(rng.normal(128, 40, (size * 2, size * 2)), (0, 0), 0.8)
+    out = []
+    for i in range(count):
+        shift = np.float32([[1, 0, -0.3 * i], [0, 1, 0]])
+        frame = cv2.warpAffine(grain, shift, (size * 2, size * 2), flags=cv2.INTER_CUBIC)[:size, :size]
+        out.append(np.repeat(np.clip(frame, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2))
+    return out
+
+
+def test_a_moving_texture_keeps_its_detail_after_the_first_frame(tmp_path, monkeypatch):
+    import cv2  # noqa: PLC0415
+
+    import editor.video as video  # noqa: PLC0415
+
+    frames = _moving_texture(40)
+
+    def kept(params: str) -> tuple[float, float]:
+        """Laplacian variance of the decoded first and last frames over the sent ones'."""
+        monkeypatch.setattr(video, "X264_PARAMS", params)
+        back = read_video(write_video(tmp_path / f"{params}.mp4", frames, fps=60, crf=18, preset="veryfast"))
+        lap = lambda im: cv2.Laplacian(im[:, :, 0].astype(np.float64), cv2.CV_64F).var()  # noqa: E731
+        return lap(back[0]) / lap(frames[0]), lap(back[-1]) / lap(frames[-1])
+
+    first, last = kept(video.X264_PARAMS)
+    first_x264, last_x264 = kept("deadzone-inter=21")  # x264's own default
+    assert first == pytest.approx(first_x264, abs=1e-9)  # the first frame is coded alike
+    assert last > last_x264 + 0.05 and last > 0.8 * first
