@@ -22,9 +22,10 @@ the animated faces as ``scripts/bench_animate_emotion.py`` does). Per face, firs
 * identity: dlib descriptor distance < 0.5 (the detected box in each frame);
 * sharpness: Laplacian variance of the face box, last / first; ceiling: the same for the photo
   encoded with no motion (same frame count, crf, preset);
-* skin paint: mean |last - first warped by Farnebäck flow| on skin (``scripts/realism_metrics.py``),
-  the flow read with Lanczos-4; "bilinear": the same read bilinearly (the measure before 2026-12-02,
-  whose floor on an exact sub-pixel translation is 1.4-1.9 grey levels instead of 0.7-1.0);
+* skin paint: mean |last - first warped by DIS flow| on skin (``scripts/realism_metrics.py``), the flow
+  read with Lanczos-4; "Farnebäck": the same with Farnebäck's flow (the measure before 2026-12-03, whose
+  floor on a smooth pull of the mouth region with no paint at all is 1.5-1.7x DIS's, see
+  ``realism_metrics.skin_paint``);
 * folds: min/max area change J of the warp (``AnimateResult.warp_stats``; "-" where absent);
 * jitter: RMS second difference of dlib's landmarks on every k-th frame of the last half (px);
   flicker: mean |f(t+1) - 2f(t) + f(t-1)| over the inner-mouth box during the apex hold;
@@ -194,8 +195,9 @@ def measure_clip(frames, result, emotion, judges, clf, identity, ceilings, every
             d = np.linalg.norm(rm.descriptor(identity, frames[0], a.box) - rm.descriptor(identity, frames[-1], b.box))
             row["identity"] = bool(d < 0.5)
             row["sharpness"] = rm.sharpness(frames[-1], b.box) / max(rm.sharpness(frames[0], a.box), 1e-9)
-            row["paint"], row["paint_bilinear"] = rm.skin_paint_readings(
-                frames[0], frames[-1], b.box, b.landmarks68, (cv2.INTER_LANCZOS4, cv2.INTER_LINEAR))
+            row["paint"], row["paint_farneback"] = rm.skin_paint_readings(
+                frames[0], frames[-1], b.box, b.landmarks68,
+                (("dis", cv2.INTER_LANCZOS4), ("farneback", cv2.INTER_LANCZOS4)))
             edges = b.landmark_box if b.landmark_box is not None else box_from_landmarks(b.landmarks68)
             row["jitter"] = rm.landmark_jitter(half, edges, every)
             row["flicker"] = rm.mouth_flicker(frames[apex_hold(motion, len(frames))], b.landmarks68)
@@ -254,7 +256,7 @@ def table_row(label: str, model: str, rows: list, stats: list, seconds: list) ->
     return (f"| {label} | {model} | {len(rows)} | {share(rows, 'judges')} | {share(rows, 'fer')} | "
             f"{share(rows, 'facex')} | {share(rows, 'shipped')} | {share(rows, 'identity')} | "
             f"{median(rows, 'sharpness')} | {median(rows, 'ceiling')} | {median(rows, 'paint')} | "
-            f"{median(rows, 'paint_bilinear')} | {folds} | "
+            f"{median(rows, 'paint_farneback')} | {folds} | "
             f"{median(rows, 'jitter')} | {median(rows, 'flicker')} | {np.mean(seconds):.1f} |")
 
 
@@ -353,7 +355,7 @@ def main() -> None:
                 print(f"  {src['name']} {emotion} {model}: {len(rows)} face(s), {seconds:.1f} s ("
                       + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()) + ")", file=sys.stderr, flush=True)
     print("\n| emotion | motion | faces | judges | fer | facex | shipped | identity | sharpness | ceiling | "
-          "skin paint | bilinear | J min / max | jitter px | flicker | s/clip |")
+          "skin paint | Farnebäck | J min / max | jitter px | flicker | s/clip |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (emotion, model), (rows, stats, seconds) in results.items():
         print(table_row(emotion, model, rows, stats, seconds))

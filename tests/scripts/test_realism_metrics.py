@@ -32,9 +32,42 @@ def test_a_pure_translation_scores_well_below_the_bilinear_reading(shared):
     photo, box, landmarks = _photo_and_face(shared)
     assert rm.skin_paint(photo, photo, box, landmarks) == 0.0
     moved = _shifted(photo, 0.5, 0.3)
-    lanczos = rm.skin_paint(photo, moved, box, landmarks + (0.5, 0.3))
-    bilinear = rm.skin_paint(photo, moved, box, landmarks + (0.5, 0.3), cv2.INTER_LINEAR)
-    assert lanczos < 0.75 * bilinear, (lanczos, bilinear)
+    for flow in ("dis", "farneback"):
+        lanczos = rm.skin_paint(photo, moved, box, landmarks + (0.5, 0.3), flow=flow)
+        bilinear = rm.skin_paint(photo, moved, box, landmarks + (0.5, 0.3), cv2.INTER_LINEAR, flow=flow)
+        assert lanczos < 0.75 * bilinear, (flow, lanczos, bilinear)
+
+
+def _pulled(photo: np.ndarray, landmarks: np.ndarray, amount: float) -> tuple[np.ndarray, np.ndarray]:
+    """The photo with the mouth region pulled down smoothly by ``amount`` face widths (a jaw drop's kind of
+    motion, no paint), and the landmarks moved with it. Backward map: a frame pixel reads the photo at
+    (x, y - d(x, y)) with d a Gaussian bump under the mouth."""
+    h, w = photo.shape[:2]
+    width = float(np.linalg.norm(landmarks[16] - landmarks[0]))
+    centre = landmarks[48:68].mean(axis=0) + (0.0, 0.15 * width)
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float64)
+    bump = amount * width * np.exp(-((gx - centre[0]) ** 2 + (gy - centre[1]) ** 2) / (0.25 * width) ** 2)
+    moved = cv2.remap(photo, gx.astype(np.float32), (gy - bump).astype(np.float32), cv2.INTER_LANCZOS4,
+                      borderMode=cv2.BORDER_REFLECT)
+    points = landmarks.copy()
+    for _ in range(10):  # forward motion of the points: solve y' = y + d(x, y')
+        points[:, 1] = landmarks[:, 1] + amount * width * np.exp(
+            -((points[:, 0] - centre[0]) ** 2 + (points[:, 1] - centre[1]) ** 2) / (0.25 * width) ** 2)
+    return moved, points
+
+
+def test_dis_reads_less_paint_than_farneback_where_there_is_none_and_the_same_where_there_is(shared):
+    photo, box, landmarks = _photo_and_face(shared)
+    moved, points = _pulled(photo, landmarks, 0.12)
+    dis, farneback = rm.skin_paint_readings(photo, moved, box, points,
+                                            (("dis", cv2.INTER_LANCZOS4), ("farneback", cv2.INTER_LANCZOS4)))
+    assert dis < 0.8 * farneback, (dis, farneback)
+    painted = moved.copy()
+    cheek = tuple(int(v) for v in (0.5 * (points[31] + points[2])))
+    cv2.circle(painted, cheek, max(int(0.08 * (box[2] - box[0])), 2), (40, 40, 40), -1)
+    extra = [p - q for p, q in zip(rm.skin_paint_readings(
+        photo, painted, box, points, (("dis", cv2.INTER_LANCZOS4), ("farneback", cv2.INTER_LANCZOS4))), (dis, farneback))]
+    assert extra[0] > 2.0 and abs(extra[0] - extra[1]) < 0.3 * extra[1], extra
 
 
 def test_a_blotch_on_the_cheek_is_paint(shared):
@@ -51,6 +84,7 @@ def test_a_blotch_on_the_cheek_is_paint(shared):
 def test_readings_from_one_flow_are_the_single_readings(shared):
     photo, box, landmarks = _photo_and_face(shared)
     moved = _shifted(photo, 0.5, 0.3)
-    both = rm.skin_paint_readings(photo, moved, box, landmarks + (0.5, 0.3), (cv2.INTER_LANCZOS4, cv2.INTER_LINEAR))
+    both = rm.skin_paint_readings(photo, moved, box, landmarks + (0.5, 0.3),
+                                  (("dis", cv2.INTER_LANCZOS4), ("farneback", cv2.INTER_LINEAR)))
     assert both == [rm.skin_paint(photo, moved, box, landmarks + (0.5, 0.3)),
-                    rm.skin_paint(photo, moved, box, landmarks + (0.5, 0.3), cv2.INTER_LINEAR)]
+                    rm.skin_paint(photo, moved, box, landmarks + (0.5, 0.3), cv2.INTER_LINEAR, flow="farneback")]
