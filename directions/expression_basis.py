@@ -246,8 +246,9 @@ def load_targets(source: str, directory: str | Path = DEFAULT_DIR) -> dict:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise CheckpointError(f"cannot read the {source}-driven targets {path}: {err.__class__.__name__}") from None
     sizes = {v.shape for v in targets.values()}
+    finite = all(np.all(np.isfinite(v)) for v in targets.values())
     if record.get("format") != _targets_format(source) or not targets or not set(targets) <= set(EMOTIONS) \
-            or len(sizes) != 1 or len(next(iter(sizes))) != 1 or not all(np.all(np.isfinite(v)) for v in targets.values()):
+            or len(sizes) != 1 or len(next(iter(sizes))) != 1 or not finite:
         raise CheckpointError(f"{path}: not a {_targets_format(source)} file of finite vectors")
     return targets
 

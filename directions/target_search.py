@@ -19,10 +19,12 @@ import numpy as np
 
 @dataclass
 class SearchResult:
-    """The best coefficients ``[K]``, their score, and each improvement as ``(sweep, dim, value, score)``."""
+    """The best coefficients ``[K]``, their score, the start's score, and each improvement as
+    ``(sweep, dim, value, score)``."""
 
     best: np.ndarray
     score: float
+    start_score: float
     steps: list = field(default_factory=list)
     evaluations: int = 0
 
@@ -40,7 +42,8 @@ def coordinate_search(score: Callable[[np.ndarray], float], start: np.ndarray, l
     if values < 2 or sweeps < 1 or low.shape != high.shape or np.any(low > high):
         raise ValueError("coordinate_search needs values >= 2, sweeps >= 1 and low <= high of one shape")
     best = np.clip(np.asarray(start, np.float64), low, high)
-    result = SearchResult(best.copy(), float(score(best)), evaluations=1)
+    first = float(score(best))
+    result = SearchResult(best.copy(), first, first, evaluations=1)
     for sweep in range(sweeps):
         for dim in range(best.size):
             for value in np.linspace(low[dim], high[dim], values):

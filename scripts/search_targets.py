@@ -16,7 +16,8 @@ The judges (``scripts/judges.py``) are never used here: they stay independent of
 
 ``--write`` saves the result in ``directions/models/expression_basis/classifier_targets.json`` (the other
 emotions already there are kept); ``editor.warp_pipeline.TARGET_SOURCES`` says which emotions use it.
-About 12 s per rating (24 faces, one thread); 2 sweeps of 8 coefficients x 4-5 values: about 16 minutes (anger: 75 ratings, 968 s).
+About 12 s per rating (24 faces, one thread); 2 sweeps of 8 coefficients x 4-5 values: about 16 minutes
+(anger: 75 ratings, 968 s).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def classifier_rise(photos, emotion: str, clf, model, targets: dict):
     from directions.emotions import EMOTIONS  # noqa: PLC0415
     from editor.emotion_spec import parse_emotion_spec  # noqa: PLC0415
     from editor.warp_compositor import WarpCompositor  # noqa: PLC0415
+    from editor.trajectory import DEFAULT_INTENSITY  # noqa: PLC0415
     from editor.warp_pipeline import plan_warp_faces  # noqa: PLC0415
     from inversion.faces.alignment import align_face  # noqa: PLC0415
 
@@ -71,7 +73,8 @@ def classifier_rise(photos, emotion: str, clf, model, targets: dict):
         chosen = {**targets, emotion: candidate}
         rises = []
         for (photo, face), p0 in zip(photos, before):
-            plan = plan_warp_faces(photo, [face.landmarks68], model, spec, 11, 2.0, 10, 0.7, targets=chosen)
+            plan = plan_warp_faces(photo, [face.landmarks68], model, spec, 11, 2.0, 10, DEFAULT_INTENSITY,
+                                   targets=chosen)
             rises.append(p_target(WarpCompositor(photo, plan).frame(19), face) - p0)
         return float(np.mean(rises))
 
@@ -110,7 +113,7 @@ def main() -> None:
     unsearched = {name: source for name, source in TARGET_SOURCES.items() if source != "classifier"}
     start = distinctive_targets(model, None, unsearched)[args.emotion]
     result = coordinate_search(score, start, model.low, model.high, args.values, args.sweeps, progress)
-    print(f"\n{args.emotion} on {len(photos)} faces: unsearched target's mean rise {score(start):+.3f}, "
+    print(f"\n{args.emotion} on {len(photos)} faces: unsearched target's mean rise {result.start_score:+.3f}, "
           f"searched {result.score:+.3f} ({result.evaluations} ratings, {time.perf_counter() - clock:.0f} s)")
     print("searched target:", np.round(result.best, 3).tolist())
     for sweep, dim, value, rated in result.steps:

@@ -29,7 +29,7 @@ def test_it_finds_the_best_grid_point_of_a_separable_score():
 def test_the_start_is_clipped_into_the_box_and_kept_when_nothing_beats_it():
     result = coordinate_search(lambda c: -abs(float(c[0]) - 2.0), np.array([9.0, 0.0, 1.0]), LOW, HIGH)
     np.testing.assert_allclose(result.best, [2.0, 0.0, 1.0])
-    assert result.steps == [] and result.evaluations == 1 + 2 * 3 * 4
+    assert result.start_score == result.score == 0.0 and result.steps == [] and result.evaluations == 1 + 2 * 3 * 4
 
 
 def test_the_same_score_gives_the_same_result_and_bad_arguments_are_refused():

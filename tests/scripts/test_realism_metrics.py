@@ -59,14 +59,13 @@ def _pulled(photo: np.ndarray, landmarks: np.ndarray, amount: float) -> tuple[np
 def test_dis_reads_less_paint_than_farneback_where_there_is_none_and_the_same_where_there_is(shared):
     photo, box, landmarks = _photo_and_face(shared)
     moved, points = _pulled(photo, landmarks, 0.12)
-    dis, farneback = rm.skin_paint_readings(photo, moved, box, points,
-                                            (("dis", cv2.INTER_LANCZOS4), ("farneback", cv2.INTER_LANCZOS4)))
+    both = (("dis", cv2.INTER_LANCZOS4), ("farneback", cv2.INTER_LANCZOS4))
+    dis, farneback = rm.skin_paint_readings(photo, moved, box, points, both)
     assert dis < 0.8 * farneback, (dis, farneback)
     painted = moved.copy()
     cheek = tuple(int(v) for v in (0.5 * (points[31] + points[2])))
     cv2.circle(painted, cheek, max(int(0.08 * (box[2] - box[0])), 2), (40, 40, 40), -1)
-    extra = [p - q for p, q in zip(rm.skin_paint_readings(
-        photo, painted, box, points, (("dis", cv2.INTER_LANCZOS4), ("farneback", cv2.INTER_LANCZOS4))), (dis, farneback))]
+    extra = [p - q for p, q in zip(rm.skin_paint_readings(photo, painted, box, points, both), (dis, farneback))]
     assert extra[0] > 2.0 and abs(extra[0] - extra[1]) < 0.3 * extra[1], extra
 
 
