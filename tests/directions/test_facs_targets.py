@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from directions.expression_basis import load_default
-from directions.facs_targets import facs_target, fear_offsets, sadness_offsets
+from directions.facs_targets import facs_target, fear_offsets, sadness_offsets, smile_coefficient, without_smile
 
 MODEL = load_default()
 
@@ -49,6 +49,38 @@ def test_offsets_are_mirror_symmetric(offsets):
 
     values = offsets(MODEL.mean_shape)
     np.testing.assert_allclose(values[MIRROR] * np.array([-1.0, 1.0]), values, atol=1e-12)
+
+
+def test_the_smile_coefficient_is_the_mouth_coefficient_that_raises_and_widens_the_corners():
+    lm = _photo_points()
+    k = smile_coefficient(MODEL)
+    assert MODEL.region_of[k] == 2
+    smiling = MODEL.target("neutral").copy()
+    smiling[k] = MODEL.target("joy")[k]
+    moved = lm + MODEL.displacement(lm, MODEL.target("neutral"), smiling)
+    assert moved[48, 0] < lm[48, 0] - 2 and moved[54, 0] > lm[54, 0] + 2  # corners out
+    assert moved[[48, 54], 1].mean() < lm[[48, 54], 1].mean() - 2  # and up (px, 90 px between the eye corners)
+
+
+@pytest.mark.parametrize("emotion", ["fear", "sadness"])
+def test_a_prototype_takes_a_smiling_face_out_of_its_smile(emotion):
+    k = smile_coefficient(MODEL)
+    target = facs_target(MODEL, emotion)
+    assert (target[k] - MODEL.target("neutral")[k]) * MODEL.target("joy")[k] <= 0  # never on joy's side
+    smiling = MODEL.target("joy")
+    lm = _photo_points() + MODEL.displacement(_photo_points(), MODEL.target("neutral"), smiling)
+    moved = lm + MODEL.displacement(lm, smiling, target)
+    assert moved[[48, 54], 1].mean() > lm[[48, 54], 1].mean() + 2  # the corners come down
+
+
+def test_without_smile_moves_only_a_smile_back_to_neutral():
+    k = smile_coefficient(MODEL)
+    joy = MODEL.target("joy")
+    out = without_smile(MODEL, joy)
+    assert out[k] == MODEL.target("neutral")[k]
+    np.testing.assert_array_equal(np.delete(out, k), np.delete(joy, k))
+    frown = MODEL.target("neutral") - (joy - MODEL.target("neutral"))
+    np.testing.assert_array_equal(without_smile(MODEL, frown), frown)
 
 
 def test_only_fear_and_sadness_have_a_prototype():
