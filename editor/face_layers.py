@@ -31,6 +31,9 @@ RIGHT_EYE = tuple(range(36, 42))
 LEFT_EYE = tuple(range(42, 48))
 INNER_LIPS = tuple(range(60, 68))
 OUTER_LIPS = tuple(range(48, 60))
+#: The lids' edges (lid margin and lashes) in eye widths, at least LID_MARGIN_PX: inside dlib's eye outline
+#: but part of the lid, so they move with it; the eyeball shows only inside the outline inset by it.
+LID_MARGIN, LID_MARGIN_PX = 0.06, 0.75
 #: Iris radius in eye widths (corner to corner): an iris is about 11.7 mm across, an eye 28-30 mm.
 IRIS_RADIUS = 0.23
 #: Teeth when the photo shows none: ivory, relative to the face's mean skin colour.
@@ -77,6 +80,30 @@ def smooth_outline(points: np.ndarray, samples: int = 6) -> np.ndarray:
     return _catmull_rom(len(p), samples) @ p
 
 
+def eye_outline(eye: np.ndarray) -> np.ndarray:
+    """The smooth outline of an eye's visible eyeball: its 6 landmarks (dlib order: outer or inner corner,
+    two upper lid points, the other corner, two lower lid points) inset by the lids' edges
+    (:data:`LID_MARGIN`): lid points towards the opposite lid by the margin (at most a third of their gap),
+    corners towards each other by it."""
+    p = np.array(eye, np.float64)
+    margin = max(LID_MARGIN * float(np.linalg.norm(p[3] - p[0])), LID_MARGIN_PX)
+    out = p.copy()
+    for upper, lower in ((1, 5), (2, 4)):
+        gap = p[lower] - p[upper]
+        length = float(np.linalg.norm(gap))
+        if length > 0:
+            step = gap / length * min(margin, length / 3)
+            out[upper] += step
+            out[lower] -= step
+    axis = p[3] - p[0]
+    length = float(np.linalg.norm(axis))
+    if length > 0:
+        step = axis / length * min(margin, length / 6)
+        out[0] += step
+        out[3] -= step
+    return smooth_outline(out)
+
+
 def polygon_mask(outline: np.ndarray, box, feather: float = FEATHER) -> np.ndarray:
     """float32 ``[h, w]`` over ``box``: an anti-aliased, subpixel fill of a closed outline, feathered.
 
@@ -108,16 +135,17 @@ class Layer:
     """An RGB float32 image ``[h, w, 3]`` (0..255) over ``box`` of the still photo, tied to ``anchor``.
 
     ``anchor`` is "skull" (moves with the head) or "jaw" (moves with the head and the jaw).
-    ``iris`` is the fitted (x, y, radius) for eye layers, else None. ``cavity`` float32 ``[h, w]`` in
-    [0, 1] is how much of each pixel is open mouth (not teeth, not the photo's own interior): the part
-    the compositor darkens with the opening's depth; None for none.
+    ``iris`` is the fitted (x, y, radius) for eye layers, else None. ``shaded`` float32 ``[h, w]`` in
+    [0, 1] is how much of each pixel is synthesised and lies in the opening's shadow: open mouth (not
+    teeth, not the photo's own interior), which the compositor darkens with the opening's depth, or
+    eyeball beyond the photo's own eye, which it darkens under the lids; None for none.
     """
 
     image: np.ndarray
     box: tuple[int, int, int, int]
     anchor: str
     iris: tuple[float, float, float] | None = None
-    cavity: np.ndarray | None = None
+    shaded: np.ndarray | None = None
 
 
 def fit_iris(photo: np.ndarray, eye: np.ndarray) -> tuple[float, float, float]:
@@ -144,7 +172,7 @@ def eye_layer(photo: np.ndarray, eye: np.ndarray) -> Layer:
     box = _box_around(eye, 0.2 * width, 0.45 * width, 0.3 * width, photo.shape)
     x0, y0, x1, y1 = box
     own = photo[y0:y1, x0:x1].astype(np.float32)
-    inside = polygon_mask(smooth_outline(eye), box, feather=0)
+    inside = polygon_mask(eye_outline(eye), box, feather=0)
     cx, cy, radius = fit_iris(photo, eye)
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     dist = np.hypot(xs - cx, ys - cy)
@@ -152,10 +180,11 @@ def eye_layer(photo: np.ndarray, eye: np.ndarray) -> Layer:
     iris_px = own[core & (dist < radius)]
     sclera_px = own[core & (dist > radius * 1.15)]
     level = _skin_level(photo, None, box)
-    iris_colour = np.median(iris_px, axis=0) if len(iris_px) else SCLERA_PALETTE * level * 0.3
+    white = _palette(SCLERA_PALETTE, photo, box) * level
+    iris_colour = np.median(iris_px, axis=0) if len(iris_px) else white * 0.3
     # A small eye's sclera pixels are mixed with lashes and shadow: lean on a plausible white.
-    own_white = np.percentile(sclera_px, 90, axis=0) if len(sclera_px) >= 3 else SCLERA_PALETTE * level
-    sclera = (0.5 * own_white + 0.5 * SCLERA_PALETTE * level).astype(np.float32)
+    own_white = np.percentile(sclera_px, 90, axis=0) if len(sclera_px) >= 3 else white
+    sclera = (0.5 * own_white + 0.5 * white).astype(np.float32)
     # Synthetic eyeball: sclera, shaded towards the top (the lid's shadow) and the corners.
     shade = 1.0 - 0.1 * np.clip((eye[:, 1].mean() - ys) / max(0.3 * width, 1), 0, 1)
     image = sclera[None, None] * shade[..., None]
@@ -164,7 +193,11 @@ def eye_layer(photo: np.ndarray, eye: np.ndarray) -> Layer:
     image = image * (1 - iris_alpha) + (iris_colour[None, None] * limbus[..., None]) * iris_alpha
     alpha = cv2.GaussianBlur(inside, (0, 0), 0.7)[..., None] if width > 8 else inside[..., None]
     alpha = np.maximum(alpha, inside[..., None])
-    return Layer(own * alpha + image * (1 - alpha), box, "skull", (cx, cy, radius))
+    # The lids' shade falls on revealed eyeball only: not within two pixels of the photo's own opening,
+    # where a resting or barely moving lid's feathered edge shows the layer.
+    near = cv2.dilate((inside > 0.5).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    shaded = 1.0 - np.maximum(cv2.GaussianBlur(near.astype(np.float32), (0, 0), 0.7), near)
+    return Layer(own * alpha + image * (1 - alpha), box, "skull", (cx, cy, radius), shaded=shaded.astype(np.float32))
 
 
 def _lip_colour(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -213,9 +246,9 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
         less_red = _redness(bright) < INTERIOR_RED * max(float(_redness(lips)), 1e-3)
         bright = bright[less_red & (bright.mean(axis=1) > lips.mean())]
     own_teeth = len(bright) >= 6
-    teeth = np.median(bright, axis=0) if own_teeth else TEETH_PALETTE * _skin_level(photo, lm)
+    teeth = np.median(bright, axis=0) if own_teeth else _palette(TEETH_PALETTE, photo, box) * _skin_level(photo, lm)
     depth = np.clip((ys - top) / (0.5 * width), 0, 1)
-    cavity = (lips[None, None] * CAVITY_TINT * (CAVITY_LEVEL - 0.14 * depth[..., None])
+    cavity = (lips[None, None] * _palette(CAVITY_TINT, photo, box) * (CAVITY_LEVEL - 0.14 * depth[..., None])
               * (1 - 0.3 * np.abs(u)[..., None] ** 2))
     # Upper teeth are fixed to the skull: their crowns hide behind the resting upper lip, and their edges
     # show just below it in front, arching up behind the lip towards the corners; a lifted lip bares them.
@@ -258,8 +291,8 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     corners = (1 - 0.4 * np.clip((np.abs(u) - 0.7) / 0.3, 0, 1))[..., None]  # a mouth's corners are in shadow
     jaw = np.concatenate([jaw_rgb * corners, jaw_alpha], axis=2).astype(np.float32)
     front = np.concatenate([upper_rgb * corners, upper_alpha], axis=2).astype(np.float32)
-    return (Layer((cavity * corners).astype(np.float32), box, "skull", cavity=np.ones(ys.shape, np.float32)),
-            Layer(jaw, box, "jaw", cavity=jaw_cavity[..., 0].astype(np.float32)),
+    return (Layer((cavity * corners).astype(np.float32), box, "skull", shaded=np.ones(ys.shape, np.float32)),
+            Layer(jaw, box, "jaw", shaded=jaw_cavity[..., 0].astype(np.float32)),
             Layer(front, box, "skull"))
 
 
@@ -384,8 +417,8 @@ def closed_openings(photo: np.ndarray, landmarks: np.ndarray) -> tuple[tuple[int
     box = _box_around(np.concatenate(holes), 0.1 * width, 0.1 * width, 0.1 * width, photo.shape)
     x0, y0, x1, y1 = box
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    for outline in holes:
-        mask |= (polygon_mask(smooth_outline(outline), box, feather=0) > 0.02).astype(np.uint8)
+    for outline in (eye_outline(holes[0]), eye_outline(holes[1]), smooth_outline(holes[2])):
+        mask |= (polygon_mask(outline, box, feather=0) > 0.02).astype(np.uint8)
     patch = np.ascontiguousarray(photo[y0:y1, x0:x1])
     if mask.any():
         mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
@@ -396,6 +429,15 @@ def closed_openings(photo: np.ndarray, landmarks: np.ndarray) -> tuple[tuple[int
 def _redness(rgb: np.ndarray) -> np.ndarray:
     """``R - (G + B) / 2`` over the last axis of RGB values: how much redder than grey (lips high, teeth low)."""
     return rgb[..., 0] - 0.5 * (rgb[..., 1] + rgb[..., 2])
+
+
+def _palette(colour: np.ndarray, photo: np.ndarray, box) -> np.ndarray:
+    """A plausible ``colour`` (RGB) as this photo can show it: its grey (the channels' mean) where the photo is
+    grey over ``box`` (channels within a level of each other), so a grey photo never gains a tint."""
+    x0, y0, x1, y1 = box
+    patch = photo[max(y0, 0):max(y1, y0 + 1), max(x0, 0):max(x1, x0 + 1)].reshape(-1, 3).astype(np.float32)
+    grey = len(patch) == 0 or float(np.abs(patch - patch.mean(axis=1, keepdims=True)).max()) <= 1.0
+    return np.full(3, float(np.mean(colour)), np.float32) if grey else np.asarray(colour, np.float32)
 
 
 def _skin_level(photo: np.ndarray, lm: np.ndarray | None, box=None) -> float:

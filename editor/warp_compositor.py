@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from editor.deformation import source_points
-from editor.face_layers import INNER_LIPS, LEFT_EYE, RIGHT_EYE, Layer, polygon_mask, smooth_outline
+from editor.face_layers import INNER_LIPS, LEFT_EYE, RIGHT_EYE, Layer, eye_outline, polygon_mask, smooth_outline
 from editor.keypoint_warp import area_change, combine_fields, invert_field
 from editor.masks import transform_points
 from editor.resampling import RADIUS, upsample
@@ -40,6 +40,12 @@ CREASE_FROM, CREASE_GAIN, CREASE_MAX = 0.85, 0.5, 0.12
 #: Inside an open mouth, light falls off over this depth (mouth widths from the lips' edge) to at most
 #: this share of darkening in the middle (the cavity's occlusion; teeth near the lips stay lit).
 CAVITY_DEPTH, CAVITY_SHADOW = 0.15, 0.4
+#: Under the upper lid, the lashes shade the eyeball: synthesised eyeball (what a wider eye reveals) is
+#: darkened by up to this share at the opening's edge, fading over this depth (eye widths), so a raised lid
+#: keeps a lash line instead of a bright rim. On 48 faces128 training faces (rows 200-247), fear with the
+#: eyes opening up to twice their own: the judges saw fear on 83-85 % of faces with 0.3-0.5 over 0.06,
+#: 85 % with none, 75 % with 0.5 over 0.15 (a broad shade hides the white that fear shows).
+LID_SHADOW, LID_SHADOW_DEPTH = 0.4, 0.06
 #: Threads that make a clip's frames (two cores: two threads; one more would only queue).
 FRAME_WORKERS = 2
 _OPENINGS = {"right_eye": (RIGHT_EYE, ("right_eye",)), "left_eye": (LEFT_EYE, ("left_eye",)),
@@ -172,7 +178,7 @@ class WarpCompositor:
         jaw_shift = (moved - face.landmarks)[[56, 57, 58]].mean(axis=0)
         hb = face.head_box
         for indices, names in _OPENINGS.values():
-            outline = smooth_outline(points[list(indices)])
+            outline = smooth_outline(points[list(indices)]) if "mouth" in names else eye_outline(points[list(indices)])
             box = _outline_box(outline, hb)
             if box is None:
                 continue
@@ -182,13 +188,13 @@ class WarpCompositor:
             sl = _slices(hb, box)
             px, py = pre[0][sl], pre[1][sl]
             region = out[box[1]:box[3], box[0]:box[2]].astype(np.float32)
-            shadow = _cavity_shadow(mask, outline) if "mouth" in names else 1.0
+            shadow = _cavity_shadow(mask, outline) if "mouth" in names else _lid_shadow(mask, outline - box[:2])
             for name in names:
                 layer = face.layers[name]
                 shift = jaw_shift if layer.anchor == "jaw" else np.zeros(2)
-                colour, alpha, cavity = _sample(layer, px - shift[0], py - shift[1])
-                if cavity is not None:
-                    colour = colour * (1.0 - cavity * (1.0 - shadow))
+                colour, alpha, shaded = _sample(layer, px - shift[0], py - shift[1])
+                if shaded is not None:
+                    colour = colour * (1.0 - shaded * (1.0 - shadow))
                 region = region * (1.0 - mask[..., None] * alpha) + mask[..., None] * colour
             out[box[1]:box[3], box[0]:box[2]] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
 
@@ -229,6 +235,29 @@ def _cavity_shadow(mask: np.ndarray, outline: np.ndarray) -> np.ndarray:
     return (1.0 - CAVITY_SHADOW * depth * depth * (3.0 - 2.0 * depth))[..., None].astype(np.float32)
 
 
+def _lid_shadow(mask: np.ndarray, outline: np.ndarray) -> np.ndarray:
+    """float32 ``[h, w, 1]`` in [1 - LID_SHADOW, 1]: the upper lid's shade on the eyeball, darkest at the
+    opening's edge and gone :data:`LID_SHADOW_DEPTH` eye widths in, from the line between the eye's corners
+    up (the lower lid casts none). It follows the lids frame by frame; the compositor applies it to
+    synthesised eyeball only, so the photo's own eye keeps its values.
+
+    ``outline``: the eye's smoothed outline in the mask's box coordinates, starting at the outer corner.
+    """
+    width = float(np.ptp(outline[:, 0])) or 1.0
+    inside = (mask > 0.5).astype(np.uint8)
+    if not inside.any():
+        return np.ones(mask.shape + (1,), np.float32)
+    edge = cv2.distanceTransform(np.pad(inside, 1), cv2.DIST_L2, 3)[1:-1, 1:-1] - 0.5  # 0.5 at the edge's pixels
+    depth = np.clip(edge / (LID_SHADOW_DEPTH * width), 0.0, 1.0)
+    corners = outline[[int(np.argmin(outline[:, 0])), int(np.argmax(outline[:, 0]))]]
+    ys = np.arange(mask.shape[0], dtype=np.float32)[:, None]
+    xs = np.arange(mask.shape[1], dtype=np.float32)[None, :]
+    t = np.clip((xs - corners[0, 0]) / max(corners[1, 0] - corners[0, 0], 1e-3), 0.0, 1.0)
+    middle = corners[0, 1] + t * (corners[1, 1] - corners[0, 1])  # the line between the corners
+    upper = np.clip((middle - ys) / (0.05 * width) + 0.5, 0.0, 1.0)
+    return (1.0 - LID_SHADOW * upper * (1.0 - depth * depth * (3.0 - 2.0 * depth)))[..., None].astype(np.float32)
+
+
 def _outline_box(outline: np.ndarray, within) -> tuple[int, int, int, int] | None:
     x0, y0 = np.floor(outline.min(axis=0)).astype(int) - 2
     x1, y1 = np.ceil(outline.max(axis=0)).astype(int) + 3
@@ -237,7 +266,7 @@ def _outline_box(outline: np.ndarray, within) -> tuple[int, int, int, int] | Non
 
 
 def _sample(layer: Layer, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(colour premultiplied by alpha ``[h, w, 3]``, alpha ``[h, w, 1]``, cavity share ``[h, w, 1]`` or None)
+    """(colour premultiplied by alpha ``[h, w, 3]``, alpha ``[h, w, 1]``, shaded share ``[h, w, 1]`` or None)
     of a layer at photo points.
 
     Alpha is 0 outside the layer's box; premultiplied, so the box's edge brings no dark fringe.
@@ -249,7 +278,7 @@ def _sample(layer: Layer, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, n
         image = np.concatenate([image, np.ones(image.shape[:2] + (1,), np.float32)], axis=2)
     else:
         image = np.concatenate([image[..., :3] * image[..., 3:], image[..., 3:]], axis=2)
-    if layer.cavity is not None:
-        image = np.concatenate([image, layer.cavity[..., None]], axis=2)
+    if layer.shaded is not None:
+        image = np.concatenate([image, layer.shaded[..., None]], axis=2)
     sampled = cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return sampled[..., :3], sampled[..., 3:4], (sampled[..., 4:5] if layer.cavity is not None else None)
+    return sampled[..., :3], sampled[..., 3:4], (sampled[..., 4:5] if layer.shaded is not None else None)

@@ -63,8 +63,10 @@ TARGET_SOURCES = {"fear": "facs", "sadness": "facs", "anger": "classifier"}
 MAX_MOUTH_OPENING = 0.5
 #: Emotions whose lips part less: fear stretches the mouth sideways more than it drops the jaw.
 MOUTH_OPENING_OF = {"fear": 0.35}
-#: The range the full emotion keeps the eyes' opening in, as multiples of their own opening.
-MIN_EYE_NARROWING, MAX_EYE_WIDENING = 0.5, 1.6
+#: The range the full emotion keeps the eyes' opening in, as multiples of their own opening. A smiling face
+#: narrows its eyes; asked for fear, 1.6 kept them narrowed: on 48 faces128 training faces (rows 200-247)
+#: the judges saw fear on 75 % of faces with 1.6, 85 % with 2.0 (the same with 2.5).
+MIN_EYE_NARROWING, MAX_EYE_WIDENING = 0.5, 2.0
 #: Blinks per second (people blink 15-20 times a minute).
 BLINK_RATE_HZ = 0.3
 #: Faces reach half their expression at least this many seconds apart.

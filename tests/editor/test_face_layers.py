@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from directions.expression_basis import load_default
-from editor.face_layers import OUTER_LIPS, occlusal_share, visible_interior_lips
+from editor.face_layers import LEFT_EYE, OUTER_LIPS, RIGHT_EYE, eye_layer, mouth_layers, occlusal_share, visible_interior_lips
 
 SKIN, LIPS, TEETH = (200, 160, 140), (185, 85, 85), (235, 228, 215)
 
@@ -65,3 +65,18 @@ def test_the_jaw_splits_a_smile_where_the_teeth_meet():
     assert abs(occlusal_share(*_opening(0.8)) - 0.8) < 0.06
     assert abs(occlusal_share(*_opening(0.45)) - 0.45) < 0.06
     assert occlusal_share(*_opening(None)) == 0.5  # no line darker than the teeth: the middle
+
+
+def test_a_grey_photo_gets_grey_eyeballs_teeth_and_cavity():
+    """Palettes (sclera, teeth, the cavity's warm tint) take a grey photo's grey, never a tint."""
+    lm = load_default().mean_shape * 70.0 + np.array([120.0, 110.0])
+    grey = cv2.cvtColor(cv2.cvtColor(_mouth_photo(lm), cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    opened = lm.copy()
+    opened[[56, 57, 58, 65, 66, 67], 1] += 6.0  # parted lips: the layers fill the opening from palettes
+    layers = [eye_layer(grey, lm[list(RIGHT_EYE)]), eye_layer(grey, lm[list(LEFT_EYE)])]
+    layers += list(mouth_layers(grey, opened))
+    for layer in layers:
+        rgb = layer.image[..., :3]
+        assert np.abs(rgb - rgb.mean(axis=2, keepdims=True)).max() < 0.5
+    coloured = mouth_layers(_mouth_photo(lm), opened)[0].image  # a colour photo keeps the warm cavity
+    assert (coloured[..., 0] - coloured[..., 1]).mean() > 2.0

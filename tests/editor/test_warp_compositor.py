@@ -9,9 +9,9 @@ import pytest
 from directions.expression_basis import load_default
 from editor.emotion_spec import parse_emotion_spec
 from editor.expression_motion import J_MAX, J_MIN, ExpressionPlan, size_factor
-from editor.face_layers import INNER_LIPS, RIGHT_EYE, polygon_mask, smooth_outline
+from editor.face_layers import INNER_LIPS, RIGHT_EYE, eye_outline, polygon_mask, smooth_outline
 from editor.keypoint_warp import area_change, combine_fields
-from editor.warp_compositor import CAVITY_SHADOW, WarpCompositor
+from editor.warp_compositor import CAVITY_SHADOW, LID_SHADOW, LID_SHADOW_DEPTH, WarpCompositor
 from editor.warp_face import prepare_warp_face, skin_mask
 from editor.warp_pipeline import expression_regions, plan_warp_faces
 
@@ -106,12 +106,12 @@ def test_the_mouth_fill_stays_inside_the_opening_and_teeth_keep_their_size():
     in_front = cv2.dilate((teeth[..., 3] > 0).astype(np.uint8), np.ones((5, 5), np.uint8))
     inside = opening[y0:y1, x0:x1] > 0.999
     core = inside & (jaw == 0) & (in_front == 0)
-    cavity = core & (layer.cavity > 0.99)
+    cavity = core & (layer.shaded > 0.99)
     assert cavity.sum() > 12
     frame = with_layers[y0:y1, x0:x1].astype(np.float32)
     # The layer is shown unwarped: each pixel is its own, darkened by at most the cavity's share of the
     # shadow (teeth, with share 0, exactly), never brightened.
-    share = layer.cavity[..., None]
+    share = layer.shaded[..., None]
     assert (frame[core] <= layer.image[core] + 1.0).all()
     assert (frame[core] >= (layer.image * (1 - CAVITY_SHADOW * share))[core] - 1.0).all()
     # Upper teeth are drawn last, unwarped and unshaded: their size is kept.
@@ -138,12 +138,58 @@ def test_eyeballs_are_never_stretched_by_the_lids():
     frame = WarpCompositor(photo, [face]).frame(1)
     layer = face.layers["right_eye"]
     x0, y0, x1, y1 = layer.box
-    opening = polygon_mask(smooth_outline(face.plan.landmarks(lm, 1)[list(RIGHT_EYE)]), layer.box)
-    core = opening > 0.999
+    moved = face.plan.landmarks(lm, 1)[list(RIGHT_EYE)]
+    mask = polygon_mask(eye_outline(moved), layer.box)
+    opening = mask > 0.999
+    # Away from the lids' shade, the frame shows the layer as it is: not stretched.
+    depth = cv2.distanceTransform(np.pad((mask > 0.5).astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    core = opening & (depth > LID_SHADOW_DEPTH * np.ptp(moved[:, 0]) + 1.0)
     assert core.sum() > 20
     assert np.abs(frame[y0:y1, x0:x1][core].astype(np.float32) - layer.image[core]).max() <= 1.0
     cx, cy, radius = layer.iris
     assert radius == pytest.approx(0.23 * width, rel=1e-6)
+
+
+def test_eyeball_a_raised_lid_reveals_lies_in_the_lashes_shade():
+    photo = synthetic_photo((420, 400))
+    lm = face_landmarks(centre=(200.0, 190.0), scale=160.0)
+    width = np.linalg.norm(lm[39] - lm[36])
+    lids = np.zeros((68, 2))
+    lids[[37, 38], 1] = -0.3 * width
+    plan = still_plan(lm, 2, np.stack([np.zeros((68, 2)), lids, np.zeros((68, 2)), np.zeros((68, 2))]),
+                      np.array([[0, 0, 0, 0], [0, 1, 0, 0.0]]))
+    face = prepare_warp_face(photo, lm, plan, np.repeat(np.eye(3)[None], 2, axis=0))
+    frame = WarpCompositor(photo, [face]).frame(1)
+    layer = face.layers["right_eye"]
+    x0, y0, x1, y1 = layer.box
+    moved = face.plan.landmarks(lm, 1)[list(RIGHT_EYE)]
+    mask = polygon_mask(eye_outline(moved), layer.box)
+    depth = cv2.distanceTransform(np.pad((mask > 0.5).astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    rows = np.mgrid[y0:y1, x0:x1][0]
+    under_lid = (mask > 0.9) & (layer.shaded > 0.99) & (rows < layer.iris[1]) & (depth < 2.5)
+    deeper = (mask > 0.99) & (layer.shaded > 0.99) & (rows < layer.iris[1]) & \
+        (depth > LID_SHADOW_DEPTH * np.ptp(moved[:, 0]) + 1.0)
+    assert under_lid.sum() > 3 and deeper.sum() > 3
+    shown = frame[y0:y1, x0:x1].astype(np.float32).mean(axis=2) / np.maximum(layer.image.mean(axis=2), 1.0)
+    assert 1 - LID_SHADOW - 0.02 <= shown[under_lid].mean() < 0.95  # darker right under the lid
+    assert shown[deeper].mean() == pytest.approx(1.0, abs=0.02)  # and as the layer is further in
+
+
+def test_the_lid_edges_move_with_the_lid_and_the_eyeball_shows_inside_them():
+    lm = face_landmarks()
+    eye = lm[list(RIGHT_EYE)]
+    inset = eye_outline(eye)
+    box = (int(eye[:, 0].min()) - 3, int(eye[:, 1].min()) - 3, int(eye[:, 0].max()) + 4, int(eye[:, 1].max()) + 4)
+    outer, inner = polygon_mask(smooth_outline(eye), box, 0), polygon_mask(inset, box, 0)
+    assert inner.sum() < outer.sum() and np.all(inner <= outer + 1e-6)
+    width = np.linalg.norm(eye[3] - eye[0])
+
+    def height(curve):  # the opening's height over the middle third of the eye
+        middle = np.abs(curve[:, 0] - eye[:, 0].mean()) < width / 6
+        return np.ptp(curve[middle, 1])
+
+    # upper and lower lid edges, each inset by the margin
+    assert height(smooth_outline(eye)) - height(inset) == pytest.approx(2 * max(0.06 * width, 0.75), abs=0.35)
 
 
 def test_faces_at_the_border_and_small_faces():
