@@ -9,7 +9,10 @@
   x4, project both into the basis; the target is the mean change (neutral + mean change). ``--write``
   saves these beside the expression basis (what ``editor.warp_pipeline.TARGET_SOURCES`` draws on).
 
-Both run through the same warp (:func:`editor.warp_pipeline.plan_warp_faces`, same seed, same distinctiveness)
+* **shipped**: what the warp ships (:func:`editor.warp_pipeline.shipped_targets`: each emotion from its source in
+  ``TARGET_SOURCES``, FACS prototypes and the classifier-searched target among them), printed beside the two.
+
+All run through the same warp (:func:`editor.warp_pipeline.plan_warp_faces`, same seed, same distinctiveness)
 on the realism benchmark's faces (``scripts/bench_realism.py``'s list), judged on the apex frame by the two
 judges the project never trains against (``scripts/judges.py``; success = the mean p(target) rises by
 ≥ 0.05 or stands at ≥ 0.7 and does not fall) and by dlib identity (descriptor distance < 0.5). Prints a
@@ -91,7 +94,7 @@ def main(argv=None) -> int:
     from bench_realism import plan_sources  # noqa: PLC0415
     from directions.evaluation import DlibIdentity  # noqa: PLC0415
     from directions.expression_basis import load_default  # noqa: PLC0415
-    from editor.warp_pipeline import distinctive_targets  # noqa: PLC0415
+    from editor.warp_pipeline import distinctive_targets, shipped_targets  # noqa: PLC0415
     from inversion.faces.detection import find_faces  # noqa: PLC0415
     from judges import load_judges  # noqa: PLC0415
 
@@ -109,7 +112,8 @@ def main(argv=None) -> int:
             "seed": 0, "truncation_psi": 0.7, "command": "python scripts/bakeoff_targets.py --write"})
         print(f"wrote {path}")
     choices = {"data": distinctive_targets(model, None, {}),
-               "generator": distinctive_targets(model, generator, {e: "generator" for e in EMOTIONS6})}
+               "generator": distinctive_targets(model, generator, {e: "generator" for e in EMOTIONS6}),
+               "shipped": shipped_targets()}
     judges, identity = load_judges(), DlibIdentity()
     print(f"command: OMP_NUM_THREADS=1 python scripts/bakeoff_targets.py --faces {args.faces} --latents {args.latents}")
     print("\n| emotion | targets | faces | judges | identity |\n|---|---|---|---|---|")
