@@ -405,7 +405,8 @@ def visible_interior_lips(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarra
 
 
 def closed_openings(photo: np.ndarray, landmarks: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """(box, uint8 patch) of the photo with the eyes and the parted lips filled with their surroundings.
+    """(box, uint8 patch) of the photo with the eyeballs (inside :func:`eye_outline`: the lids' edges stay, to
+    move with the lids) and the parted lips filled with their surroundings.
 
     The skin warp reads this instead of the photo, so that lips and lids sliding over an opening
     show lip and lid, never a stretched or leaking copy of the teeth or eyeball behind them (those

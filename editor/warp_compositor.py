@@ -43,8 +43,9 @@ CAVITY_DEPTH, CAVITY_SHADOW = 0.15, 0.4
 #: Under the upper lid, the lashes shade the eyeball: synthesised eyeball (what a wider eye reveals) is
 #: darkened by up to this share at the opening's edge, fading over this depth (eye widths), so a raised lid
 #: keeps a lash line instead of a bright rim. On 48 faces128 training faces (rows 200-247), fear with the
-#: eyes opening up to twice their own: the judges saw fear on 83-85 % of faces with 0.3-0.5 over 0.06,
-#: 85 % with none, 75 % with 0.5 over 0.15 (a broad shade hides the white that fear shows).
+#: eyes opening up to twice their own (measured before the lid edges were inset): the judges saw fear on
+#: 83-85 % of faces with 0.3-0.5 over 0.06, 85 % with none, 75 % with 0.5 over 0.15 (a broad shade hides
+#: the white that fear shows).
 LID_SHADOW, LID_SHADOW_DEPTH = 0.4, 0.06
 #: Threads that make a clip's frames (two cores: two threads; one more would only queue).
 FRAME_WORKERS = 2
@@ -241,7 +242,7 @@ def _lid_shadow(mask: np.ndarray, outline: np.ndarray) -> np.ndarray:
     up (the lower lid casts none). It follows the lids frame by frame; the compositor applies it to
     synthesised eyeball only, so the photo's own eye keeps its values.
 
-    ``outline``: the eye's smoothed outline in the mask's box coordinates, starting at the outer corner.
+    ``outline``: the eye's smoothed outline (:func:`editor.face_layers.eye_outline`) in the mask's box coordinates.
     """
     width = float(np.ptp(outline[:, 0])) or 1.0
     inside = (mask > 0.5).astype(np.uint8)
