@@ -126,45 +126,38 @@ def test_the_mouth_fill_stays_inside_the_opening_and_teeth_keep_their_size():
     assert darkening[deep].mean() > darkening[shallow].mean() + 2.0
 
 
-def test_eyeballs_are_never_stretched_by_the_lids():
-    photo = synthetic_photo()
-    lm = face_landmarks()
+def _right_eye_opened(photo, lm, share):
+    """(frame, layer, moved eye landmarks, eyeball mask over the layer's box, depth in px from the mask's
+    edge) with the right upper lid raised by ``share`` of the eye's width in frame 1 (no head motion)."""
     width = np.linalg.norm(lm[39] - lm[36])
     lids = np.zeros((68, 2))
-    lids[[37, 38], 1] = -0.15 * width  # the right eye opens wider
+    lids[[37, 38], 1] = -share * width
     plan = still_plan(lm, 2, np.stack([np.zeros((68, 2)), lids, np.zeros((68, 2)), np.zeros((68, 2))]),
                       np.array([[0, 0, 0, 0], [0, 1, 0, 0.0]]))
     face = prepare_warp_face(photo, lm, plan, np.repeat(np.eye(3)[None], 2, axis=0))
-    frame = WarpCompositor(photo, [face]).frame(1)
     layer = face.layers["right_eye"]
-    x0, y0, x1, y1 = layer.box
     moved = face.plan.landmarks(lm, 1)[list(RIGHT_EYE)]
     mask = polygon_mask(eye_outline(moved), layer.box)
-    opening = mask > 0.999
-    # Away from the lids' shade, the frame shows the layer as it is: not stretched.
     depth = cv2.distanceTransform(np.pad((mask > 0.5).astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-    core = opening & (depth > LID_SHADOW_DEPTH * np.ptp(moved[:, 0]) + 1.0)
+    return WarpCompositor(photo, [face]).frame(1), layer, moved, mask, depth
+
+
+def test_eyeballs_are_never_stretched_by_the_lids():
+    lm = face_landmarks()
+    frame, layer, moved, mask, depth = _right_eye_opened(synthetic_photo(), lm, 0.15)
+    x0, y0, x1, y1 = layer.box
+    # Away from the lids' shade, the frame shows the layer as it is: not stretched.
+    core = (mask > 0.999) & (depth > LID_SHADOW_DEPTH * np.ptp(moved[:, 0]) + 1.0)
     assert core.sum() > 20
     assert np.abs(frame[y0:y1, x0:x1][core].astype(np.float32) - layer.image[core]).max() <= 1.0
     cx, cy, radius = layer.iris
-    assert radius == pytest.approx(0.23 * width, rel=1e-6)
+    assert radius == pytest.approx(0.23 * np.linalg.norm(lm[39] - lm[36]), rel=1e-6)
 
 
 def test_eyeball_a_raised_lid_reveals_lies_in_the_lashes_shade():
-    photo = synthetic_photo((420, 400))
     lm = face_landmarks(centre=(200.0, 190.0), scale=160.0)
-    width = np.linalg.norm(lm[39] - lm[36])
-    lids = np.zeros((68, 2))
-    lids[[37, 38], 1] = -0.3 * width
-    plan = still_plan(lm, 2, np.stack([np.zeros((68, 2)), lids, np.zeros((68, 2)), np.zeros((68, 2))]),
-                      np.array([[0, 0, 0, 0], [0, 1, 0, 0.0]]))
-    face = prepare_warp_face(photo, lm, plan, np.repeat(np.eye(3)[None], 2, axis=0))
-    frame = WarpCompositor(photo, [face]).frame(1)
-    layer = face.layers["right_eye"]
+    frame, layer, moved, mask, depth = _right_eye_opened(synthetic_photo((420, 400)), lm, 0.3)
     x0, y0, x1, y1 = layer.box
-    moved = face.plan.landmarks(lm, 1)[list(RIGHT_EYE)]
-    mask = polygon_mask(eye_outline(moved), layer.box)
-    depth = cv2.distanceTransform(np.pad((mask > 0.5).astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
     rows = np.mgrid[y0:y1, x0:x1][0]
     under_lid = (mask > 0.9) & (layer.shaded > 0.99) & (rows < layer.iris[1]) & (depth < 2.5)
     deeper = (mask > 0.99) & (layer.shaded > 0.99) & (rows < layer.iris[1]) & \
