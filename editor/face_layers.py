@@ -55,7 +55,13 @@ CAVITY_TINT = np.array([1.0, 0.8, 0.8], np.float32)
 CAVITY_LEVEL = 0.36
 #: How much of the cavity's darkening with depth reaches the tongue (it lies nearer the light), and how
 #: far (mouth widths) its top rises above the lower teeth's edge.
-TONGUE_CAVITY, TONGUE_SHOWN = 0.5, 0.12
+TONGUE_CAVITY, TONGUE_SHOWN = 0.3, 0.18
+#: The tongue: a pink-red relative to the face's brightness (like the teeth's palette), at this share at its
+#: edge plus this much more at its middle. Taken from the lips (0.35 + 0.3) and shown less (0.5, 0.12), an open
+#: mouth was a near-black hole; with these the judges saw surprise on 75 % of 48 faces128 training faces
+#: (rows 200-247) either way, fear on 88 % against 85 %.
+TONGUE_PALETTE = np.array([190.0, 100.0, 105.0], np.float32)
+TONGUE_LEVEL = (0.45, 0.35)
 #: Mask feather (Gaussian sigma) in pixels: enough to hide the pixel grid, not enough to blur an edge.
 FEATHER = 0.6
 _SUPERSAMPLE_BITS = 4
@@ -267,7 +273,8 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     tongue_top = (line if parted else bottom - lower_shown) - TONGUE_SHOWN * width
     tongue = np.clip(1 - (u / 0.8) ** 2 - ((ys - tongue_top - 0.24 * width) / (0.24 * width)) ** 2, 0, 1)
     tongue_alpha = np.clip(tongue * 3, 0, 1)[..., None]
-    tongue_rgb = lips[None, None] * (0.35 + 0.3 * np.sqrt(tongue))[..., None]
+    tongue_colour = _palette(TONGUE_PALETTE, photo, box) * _skin_level(photo, lm)
+    tongue_rgb = tongue_colour[None, None] * (TONGUE_LEVEL[0] + TONGUE_LEVEL[1] * np.sqrt(tongue))[..., None]
     above = ys - (bottom - low_h)
     lower_alpha = np.clip(np.minimum(above + 1.0, low_h - above), 0, 1)[..., None]
     lower = _shade_teeth(teeth * 0.85, u, 1 - above / np.maximum(low_h, 1e-3), width)

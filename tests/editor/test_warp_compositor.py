@@ -82,8 +82,8 @@ def _open_mouth_face(photo, lm):
 
 
 def test_the_mouth_fill_stays_inside_the_opening_and_teeth_keep_their_size():
-    photo = synthetic_photo()
-    lm = face_landmarks()
+    photo = synthetic_photo((420, 400))  # a mouth wide enough that tongue and teeth leave cavity between them
+    lm = face_landmarks(centre=(200.0, 190.0), scale=160.0)
     face = _open_mouth_face(photo, lm)
     compositor = WarpCompositor(photo, [face])
     with_layers = compositor.frame(1)
@@ -210,3 +210,23 @@ def test_the_target_is_set_not_added_and_weights_mean_what_they_say():
     fearful = lm + MODEL.displacement(lm, MODEL.coefficients(lm), target_coefficients(MODEL, parse_emotion_spec("fear")))
     again = expression_regions(MODEL, fearful, parse_emotion_spec("fear"), 0.7)
     assert np.abs(again).max() < 0.35 * np.abs(full).max()  # only what shrinkage and clamping leave
+
+
+def test_an_open_mouth_shows_a_tongue_above_the_dark_cavity():
+    photo = synthetic_photo((420, 400))
+    lm = face_landmarks(centre=(200.0, 190.0), scale=160.0)
+    face = _open_mouth_face(photo, lm)
+    frame = WarpCompositor(photo, [face]).frame(1).astype(np.float32).mean(axis=2)
+    moved = face.plan.landmarks(lm, 1)
+    x0, y0, x1, y1 = face.layers["mouth"].box
+    opening = polygon_mask(smooth_outline(moved[list(INNER_LIPS)]), (x0, y0, x1, y1)) > 0.999
+    jaw = face.layers["jaw"]
+    shift = (moved - lm)[[56, 57, 58]].mean(axis=0)
+    tongue_alpha = cv2.warpAffine(jaw.image[..., 3], np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]), (x1 - x0, y1 - y0))
+    teeth = face.layers["teeth"].image[..., 3]
+    tongue = opening & (tongue_alpha > 0.99) & (teeth == 0)
+    cavity = opening & (tongue_alpha == 0) & (teeth == 0)
+    assert tongue.sum() > 20 and cavity.sum() > 20
+    assert tongue.sum() > 0.4 * (tongue.sum() + cavity.sum())  # the tongue fills the dropped jaw's lower part
+    region = frame[y0:y1, x0:x1]
+    assert region[tongue].mean() > 1.5 * region[cavity].mean()  # a lit tongue, not one dark hole
