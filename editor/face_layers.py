@@ -186,7 +186,7 @@ def eye_layer(photo: np.ndarray, eye: np.ndarray) -> Layer:
     iris_px = own[core & (dist < radius)]
     sclera_px = own[core & (dist > radius * 1.15)]
     level = _skin_level(photo, None, box)
-    white = _palette(SCLERA_PALETTE, photo, box) * level
+    white = _palette(SCLERA_PALETTE, _is_grey(photo, box)) * level
     iris_colour = np.median(iris_px, axis=0) if len(iris_px) else white * 0.3
     # A small eye's sclera pixels are mixed with lashes and shadow: lean on a plausible white.
     own_white = np.percentile(sclera_px, 90, axis=0) if len(sclera_px) >= 3 else white
@@ -252,9 +252,10 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
         less_red = _redness(bright) < INTERIOR_RED * max(float(_redness(lips)), 1e-3)
         bright = bright[less_red & (bright.mean(axis=1) > lips.mean())]
     own_teeth = len(bright) >= 6
-    teeth = np.median(bright, axis=0) if own_teeth else _palette(TEETH_PALETTE, photo, box) * _skin_level(photo, lm)
+    grey, level = _is_grey(photo, box), _skin_level(photo, lm)
+    teeth = np.median(bright, axis=0) if own_teeth else _palette(TEETH_PALETTE, grey) * level
     depth = np.clip((ys - top) / (0.5 * width), 0, 1)
-    cavity = (lips[None, None] * _palette(CAVITY_TINT, photo, box) * (CAVITY_LEVEL - 0.14 * depth[..., None])
+    cavity = (lips[None, None] * _palette(CAVITY_TINT, grey) * (CAVITY_LEVEL - 0.14 * depth[..., None])
               * (1 - 0.3 * np.abs(u)[..., None] ** 2))
     # Upper teeth are fixed to the skull: their crowns hide behind the resting upper lip, and their edges
     # show just below it in front, arching up behind the lip towards the corners; a lifted lip bares them.
@@ -273,7 +274,7 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     tongue_top = (line if parted else bottom - lower_shown) - TONGUE_SHOWN * width
     tongue = np.clip(1 - (u / 0.8) ** 2 - ((ys - tongue_top - 0.24 * width) / (0.24 * width)) ** 2, 0, 1)
     tongue_alpha = np.clip(tongue * 3, 0, 1)[..., None]
-    tongue_colour = _palette(TONGUE_PALETTE, photo, box) * _skin_level(photo, lm)
+    tongue_colour = _palette(TONGUE_PALETTE, grey) * level
     tongue_rgb = tongue_colour[None, None] * (TONGUE_LEVEL[0] + TONGUE_LEVEL[1] * np.sqrt(tongue))[..., None]
     above = ys - (bottom - low_h)
     lower_alpha = np.clip(np.minimum(above + 1.0, low_h - above), 0, 1)[..., None]
@@ -439,12 +440,16 @@ def _redness(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] - 0.5 * (rgb[..., 1] + rgb[..., 2])
 
 
-def _palette(colour: np.ndarray, photo: np.ndarray, box) -> np.ndarray:
-    """A plausible ``colour`` (RGB) as this photo can show it: its grey (the channels' mean) where the photo is
-    grey over ``box`` (channels within a level of each other), so a grey photo never gains a tint."""
+def _is_grey(photo: np.ndarray, box) -> bool:
+    """Whether ``photo`` is grey over ``box`` (its channels within a level of each other everywhere)."""
     x0, y0, x1, y1 = box
     patch = photo[max(y0, 0):max(y1, y0 + 1), max(x0, 0):max(x1, x0 + 1)].reshape(-1, 3).astype(np.float32)
-    grey = len(patch) == 0 or float(np.abs(patch - patch.mean(axis=1, keepdims=True)).max()) <= 1.0
+    return len(patch) == 0 or float(np.abs(patch - patch.mean(axis=1, keepdims=True)).max()) <= 1.0
+
+
+def _palette(colour: np.ndarray, grey: bool) -> np.ndarray:
+    """A plausible ``colour`` (RGB) as a photo can show it: its grey (the channels' mean) in a ``grey`` photo
+    (:func:`_is_grey`), so a grey photo never gains a tint."""
     return np.full(3, float(np.mean(colour)), np.float32) if grey else np.asarray(colour, np.float32)
 
 

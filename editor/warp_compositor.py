@@ -49,8 +49,7 @@ CAVITY_DEPTH, CAVITY_SHADOW = 0.15, 0.4
 LID_SHADOW, LID_SHADOW_DEPTH = 0.4, 0.06
 #: Threads that make a clip's frames (two cores: two threads; one more would only queue).
 FRAME_WORKERS = 2
-_OPENINGS = {"right_eye": (RIGHT_EYE, ("right_eye",)), "left_eye": (LEFT_EYE, ("left_eye",)),
-             "mouth": (INNER_LIPS, ("mouth", "jaw", "teeth"))}
+
 
 
 def _intersect(a, b):
@@ -178,8 +177,8 @@ class WarpCompositor:
         points = transform_points(face.head[index], moved)
         jaw_shift = (moved - face.landmarks)[[56, 57, 58]].mean(axis=0)
         hb = face.head_box
-        for indices, names in _OPENINGS.values():
-            outline = smooth_outline(points[list(indices)]) if "mouth" in names else eye_outline(points[list(indices)])
+        for indices, names, outline_of, shadow_of in _OPENINGS:
+            outline = outline_of(points[list(indices)])
             box = _outline_box(outline, hb)
             if box is None:
                 continue
@@ -189,7 +188,7 @@ class WarpCompositor:
             sl = _slices(hb, box)
             px, py = pre[0][sl], pre[1][sl]
             region = out[box[1]:box[3], box[0]:box[2]].astype(np.float32)
-            shadow = _cavity_shadow(mask, outline) if "mouth" in names else _lid_shadow(mask, outline - box[:2])
+            shadow = shadow_of(mask, outline - box[:2])
             for name in names:
                 layer = face.layers[name]
                 shift = jaw_shift if layer.anchor == "jaw" else np.zeros(2)
@@ -220,20 +219,32 @@ def _upsampled(skin: np.ndarray, box, landmarks: np.ndarray) -> tuple[tuple[int,
     return (x0, y0), np.ascontiguousarray(fine[2 * (y0 - cy0):2 * (y1 - cy0) - 1, 2 * (x0 - cx0):2 * (x1 - cx0) - 1])
 
 
+def _depth(mask: np.ndarray, unit: float, from_edge: float = 0.0) -> np.ndarray | None:
+    """float32 ``[h, w]`` in [0, 1]: each pixel's distance into the opening (``mask`` > 0.5; 1 at the
+    pixels next to its edge) less ``from_edge``, in units of ``unit`` px, clipped; None for an empty opening."""
+    inside = (mask > 0.5).astype(np.uint8)
+    if not inside.any():
+        return None
+    distance = cv2.distanceTransform(np.pad(inside, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    return np.clip((distance - from_edge) / unit, 0.0, 1.0)
+
+
+def _smoothstep(t: np.ndarray) -> np.ndarray:
+    return t * t * (3.0 - 2.0 * t)
+
+
 def _cavity_shadow(mask: np.ndarray, outline: np.ndarray) -> np.ndarray:
     """float32 ``[h, w, 1]`` in [1 - CAVITY_SHADOW, 1]: light falling off into an open mouth.
 
-    Depth is the distance from the frame's inner-lip outline, in units of :data:`CAVITY_DEPTH` mouth
-    widths: the lips' edges stay lit, the middle of a wide opening is darkest, a narrow opening
-    hardly darkens. It follows the opening frame by frame, so it deepens as the jaw drops.
+    Depth is the distance from the frame's inner-lip outline (``outline``, any origin: only its width is
+    used), in units of :data:`CAVITY_DEPTH` mouth widths: the lips' edges stay lit, the middle of a wide
+    opening is darkest, a narrow opening hardly darkens. It follows the opening frame by frame, so it
+    deepens as the jaw drops.
     """
-    width = float(np.ptp(outline[:, 0])) or 1.0
-    inside = (mask > 0.5).astype(np.uint8)
-    if not inside.any():
+    depth = _depth(mask, CAVITY_DEPTH * (float(np.ptp(outline[:, 0])) or 1.0))
+    if depth is None:
         return np.ones(mask.shape + (1,), np.float32)
-    depth = cv2.distanceTransform(np.pad(inside, 1), cv2.DIST_L2, 3)[1:-1, 1:-1] / (CAVITY_DEPTH * width)
-    depth = np.clip(depth, 0.0, 1.0)
-    return (1.0 - CAVITY_SHADOW * depth * depth * (3.0 - 2.0 * depth))[..., None].astype(np.float32)
+    return (1.0 - CAVITY_SHADOW * _smoothstep(depth))[..., None].astype(np.float32)
 
 
 def _lid_shadow(mask: np.ndarray, outline: np.ndarray) -> np.ndarray:
@@ -245,18 +256,23 @@ def _lid_shadow(mask: np.ndarray, outline: np.ndarray) -> np.ndarray:
     ``outline``: the eye's smoothed outline (:func:`editor.face_layers.eye_outline`) in the mask's box coordinates.
     """
     width = float(np.ptp(outline[:, 0])) or 1.0
-    inside = (mask > 0.5).astype(np.uint8)
-    if not inside.any():
+    depth = _depth(mask, LID_SHADOW_DEPTH * width, from_edge=0.5)  # 0.5 at the edge's pixels
+    if depth is None:
         return np.ones(mask.shape + (1,), np.float32)
-    edge = cv2.distanceTransform(np.pad(inside, 1), cv2.DIST_L2, 3)[1:-1, 1:-1] - 0.5  # 0.5 at the edge's pixels
-    depth = np.clip(edge / (LID_SHADOW_DEPTH * width), 0.0, 1.0)
     corners = outline[[int(np.argmin(outline[:, 0])), int(np.argmax(outline[:, 0]))]]
     ys = np.arange(mask.shape[0], dtype=np.float32)[:, None]
     xs = np.arange(mask.shape[1], dtype=np.float32)[None, :]
     t = np.clip((xs - corners[0, 0]) / max(corners[1, 0] - corners[0, 0], 1e-3), 0.0, 1.0)
     middle = corners[0, 1] + t * (corners[1, 1] - corners[0, 1])  # the line between the corners
     upper = np.clip((middle - ys) / (0.05 * width) + 0.5, 0.0, 1.0)
-    return (1.0 - LID_SHADOW * upper * (1.0 - depth * depth * (3.0 - 2.0 * depth)))[..., None].astype(np.float32)
+    return (1.0 - LID_SHADOW * upper * (1.0 - _smoothstep(depth)))[..., None].astype(np.float32)
+
+
+#: Each opening: its landmarks, the layers shown in it (back to front), its outline in a frame and the
+#: shade on its synthesised parts (``shadow(mask, outline in the mask's box)``).
+_OPENINGS = ((RIGHT_EYE, ("right_eye",), eye_outline, _lid_shadow),
+             (LEFT_EYE, ("left_eye",), eye_outline, _lid_shadow),
+             (INNER_LIPS, ("mouth", "jaw", "teeth"), smooth_outline, _cavity_shadow))
 
 
 def _outline_box(outline: np.ndarray, within) -> tuple[int, int, int, int] | None:
