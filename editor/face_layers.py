@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from editor.photo_softness import SHARP, soften
+
 RIGHT_EYE = tuple(range(36, 42))
 LEFT_EYE = tuple(range(42, 48))
 INNER_LIPS = tuple(range(60, 68))
@@ -172,8 +174,9 @@ def fit_iris(photo: np.ndarray, eye: np.ndarray) -> tuple[float, float, float]:
     return float(centre[0]), float(centre[1]), IRIS_RADIUS * width
 
 
-def eye_layer(photo: np.ndarray, eye: np.ndarray) -> Layer:
-    """The eyeball behind one eye's lids (``eye`` its 6 landmarks, photo pixels); see the module docstring."""
+def eye_layer(photo: np.ndarray, eye: np.ndarray, softness: float = SHARP) -> Layer:
+    """The eyeball behind one eye's lids (``eye`` its 6 landmarks, photo pixels); see the module docstring.
+    The drawn sclera and iris are blurred to the photo's ``softness`` (:mod:`editor.photo_softness`)."""
     width = float(np.linalg.norm(eye[3] - eye[0]))
     box = _box_around(eye, 0.2 * width, 0.45 * width, 0.3 * width, photo.shape)
     x0, y0, x1, y1 = box
@@ -197,6 +200,7 @@ def eye_layer(photo: np.ndarray, eye: np.ndarray) -> Layer:
     iris_alpha = np.clip(radius + 0.5 - dist, 0, 1)[..., None]
     limbus = 0.75 + 0.25 * np.clip((radius - dist) / max(0.25 * radius, 0.5), 0, 1)
     image = image * (1 - iris_alpha) + (iris_colour[None, None] * limbus[..., None]) * iris_alpha
+    image = soften(image, softness)
     alpha = cv2.GaussianBlur(inside, (0, 0), 0.7)[..., None] if width > 8 else inside[..., None]
     alpha = np.maximum(alpha, inside[..., None])
     # The lids' shade falls on revealed eyeball only: not within two pixels of the photo's own opening,
@@ -223,7 +227,7 @@ def _inner_lip_curve(landmarks: np.ndarray, upper: bool, xs: np.ndarray) -> np.n
     return np.interp(xs, pts[order, 0], pts[order, 1])
 
 
-def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer, Layer]:
+def mouth_layers(photo: np.ndarray, landmarks: np.ndarray, softness: float = SHARP) -> tuple[Layer, Layer, Layer]:
     """(cavity: the open mouth's back, RGB, with the head; jaw: tongue and lower teeth, RGBA, with the jaw;
     upper teeth: RGBA, with the head), drawn in that order behind the lips, so the upper teeth hide the
     tongue until the jaw drops.
@@ -231,7 +235,8 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     Where the photo's lips are parted, its own interior is used: the part above the line where the upper
     and lower teeth meet (:func:`occlusal_share`) as the upper teeth, the part below it on the jaw. All
     three cover a box large enough for the widest opening the expression model makes (about 0.75 mouth
-    widths below the lips).
+    widths below the lips). What is drawn (cavity, teeth, tongue) is blurred to the photo's ``softness``
+    (:mod:`editor.photo_softness`) before the photo's own interior goes in front of it.
     """
     lm = np.asarray(landmarks, np.float64)
     width = float(np.linalg.norm(lm[64] - lm[60])) or 1.0
@@ -282,6 +287,9 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray) -> tuple[Layer, Layer
     jaw_rgb = tongue_rgb * (1 - lower_alpha) + lower * lower_alpha
     jaw_alpha = np.maximum(tongue_alpha, lower_alpha)
     jaw_cavity = TONGUE_CAVITY * tongue_alpha * (1 - lower_alpha)
+    cavity, jaw_cavity = soften(cavity, softness), soften(jaw_cavity, softness)
+    upper_rgb, upper_alpha = soften(upper_rgb, softness, upper_alpha)
+    jaw_rgb, jaw_alpha = soften(jaw_rgb, softness, jaw_alpha)
     if parted:
         if own_teeth:  # more of the same teeth behind the lips; a gap between lips is not continued
             own, opening = _extend_own_interior(own, opening, TEETH_HIDDEN * width)

@@ -24,6 +24,7 @@ from editor.face_layers import (
 )
 from editor.keypoint_warp import SplineBasis, area_change, combine_fields, ellipse_window
 from editor.masks import face_outline
+from editor.photo_softness import softness
 
 WINDOW_INNER, WINDOW_OUTER, ANCHOR_RING = 1.05, 1.4, 1.45
 #: How far below the chin the face's ellipse reaches, in chin-to-brow distances.
@@ -192,8 +193,10 @@ def prepare_warp_face(photo: np.ndarray, landmarks: np.ndarray, plan: Expression
     skin = skin_mask(basis, lm)
     plan, fields, jacobian = bound_expression(plan, basis, selection, lm, skin)
     head_box, weights = head_weights(photo.shape, lm)
-    cavity, jaw_mouth, upper_teeth = mouth_layers(photo, lm)
-    layers = {"right_eye": eye_layer(photo, lm[list(RIGHT_EYE)]), "left_eye": eye_layer(photo, lm[list(LEFT_EYE)]),
+    soft = softness(photo, lm)
+    cavity, jaw_mouth, upper_teeth = mouth_layers(photo, lm, soft)
+    layers = {"right_eye": eye_layer(photo, lm[list(RIGHT_EYE)], soft),
+              "left_eye": eye_layer(photo, lm[list(LEFT_EYE)], soft),
               "mouth": cavity, "jaw": jaw_mouth, "teeth": upper_teeth}
     return WarpFace(lm, plan, basis, fields, head_box, weights, np.asarray(head, np.float64), layers, jacobian,
                     closed_openings(photo, lm), skin)
