@@ -15,6 +15,9 @@ subpixel, feathered mask, so the lids and lips slide over it:
   with the jaw, coloured from the photo's teeth when it shows them, else from a plausible palette,
   and shaded top-lit. Teeth keep their size: closing a mouth hides them behind the lips.
 
+What is drawn rather than taken from the photo is blurred to the photo's own softness
+(:mod:`editor.photo_softness`), so a soft or upscaled face does not get a crisp iris or pasted-looking teeth.
+
 Coordinates: photo pixels, x right, y down, pixel centres at integer coordinates; boxes
 ``(x0, y0, x1, y1)`` with x1, y1 exclusive. Landmarks follow dlib's 68 points.
 """
@@ -46,6 +49,9 @@ TEETH_HIDDEN, TEETH_SHOWN = 0.16, 0.09
 #: Interior pixels of a parted mouth (:func:`visible_interior_lips`): redness below this share of the
 #: lips' (teeth), or lightness below this share (the cavity); inner lips move at most this far to the outer.
 INTERIOR_RED, INTERIOR_DARK, INTERIOR_REACH = 0.45, 0.55, 0.7
+#: The photo's own teeth are continued behind the lips only where the continued row is teeth: at this share of
+#: the teeth's lightness and below it is cavity or shadow (not continued), at the second and above teeth.
+EXTEND_DARK, EXTEND_LIGHT = 0.55, 0.8
 #: The white of an eye, relative to the face's brightness.
 SCLERA_PALETTE = np.array([225.0, 218.0, 210.0], np.float32)
 #: The cavity is the lips' hue, darker and warmer (a mouth's interior reflects red), at this share of
@@ -292,7 +298,7 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray, softness: float = SHA
     jaw_rgb, jaw_alpha = soften(jaw_rgb, softness, jaw_alpha)
     if parted:
         if own_teeth:  # more of the same teeth behind the lips; a gap between lips is not continued
-            own, opening = _extend_own_interior(own, opening, TEETH_HIDDEN * width)
+            own, opening = _extend_own_interior(own, opening, TEETH_HIDDEN * width, teeth)
         keep = cv2.GaussianBlur(opening, (0, 0), 0.8)[..., None]
         # The photo's own interior: above the line where the upper and lower teeth meet (the middle of the
         # opening when the photo shows no teeth) it is the upper teeth, in front with the skull; below it,
@@ -343,14 +349,18 @@ def occlusal_share(own: np.ndarray, opening: np.ndarray, u: np.ndarray, ys: np.n
     return float(0.5 * (edges[k] + edges[k + 1])) if means[k] < 0.85 * teeth else 0.5
 
 
-def _extend_own_interior(own: np.ndarray, opening: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray]:
-    """(image, mask): the photo's own mouth interior continued up and down behind the lips, column by column.
+def _extend_own_interior(own: np.ndarray, opening: np.ndarray, reach: float,
+                         teeth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(image, mask): the photo's own teeth continued up and down behind the lips, column by column.
 
     A photo's parted lips show only part of its teeth; when a lip moves, what it uncovers is more of
     the same teeth, so each column's topmost (bottommost) visible interior row, two pixels in from the
     lip's edge (the rows next to a lip hold its shadow) and averaged over three rows, is repeated
     upwards (downwards) over those rows and for ``reach`` pixels, fading out over the last
-    half. Columns the opening does not reach are left as they are (mask 0).
+    half. Only teeth are continued: a row darker than :data:`EXTEND_DARK` of ``teeth``'s (RGB) lightness
+    is cavity or shadow, and fades the continuation out by :data:`EXTEND_LIGHT` (there the drawn teeth show,
+    not a dark band with one of the photo's teeth in it). Columns the opening does not reach are left as
+    they are (mask 0).
     """
     inside = opening > 0.5
     columns = inside.any(axis=0)
@@ -369,7 +379,9 @@ def _extend_own_interior(own: np.ndarray, opening: np.ndarray, reach: float) -> 
     smooth = cv2.blur(own, (1, 3), borderType=cv2.BORDER_REPLICATE)
     extended = np.where((rows == source)[..., None], own, smooth[source, np.arange(own.shape[1])[None, :]])
     distance = np.where(rows < top, top - rows, np.where(rows > bottom, rows - bottom, 0)).astype(np.float32)
-    fade = np.clip(2.0 - 2.0 * distance / max(reach, 1.0), 0.0, 1.0) * columns[None, :]
+    lightness = extended.mean(axis=2) / max(float(np.mean(teeth)), 1.0)
+    is_teeth = np.clip((lightness - EXTEND_DARK) / (EXTEND_LIGHT - EXTEND_DARK), 0.0, 1.0)
+    fade = np.clip(2.0 - 2.0 * distance / max(reach, 1.0), 0.0, 1.0) * columns[None, :] * is_teeth
     mask = np.where(inside, opening, np.maximum(opening, fade)).astype(np.float32)
     return extended.astype(np.float32), mask
 

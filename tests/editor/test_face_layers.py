@@ -80,3 +80,27 @@ def test_a_grey_photo_gets_grey_eyeballs_teeth_and_cavity():
         assert np.abs(rgb - rgb.mean(axis=2, keepdims=True)).max() < 0.5
     coloured = mouth_layers(_mouth_photo(lm), opened)[0].image  # a colour photo keeps the warm cavity
     assert (coloured[..., 0] - coloured[..., 1]).mean() > 2.0
+
+
+def test_only_the_photos_teeth_are_continued_behind_a_lifted_lip():
+    """A parted mouth showing one block of teeth in a dark opening: a lifted upper lip bares more of those
+    teeth above the block, and drawn teeth (never the dark opening drawn out into a band) elsewhere."""
+    lm = load_default().mean_shape * 140.0 + np.array([200.0, 180.0])
+    opened = lm.copy()
+    opened[[56, 57, 58, 65, 66, 67], 1] += 10.0
+    photo = _mouth_photo(opened)
+    inner = np.zeros(photo.shape[:2], np.uint8)
+    cv2.fillPoly(inner, [np.round(opened[60:68]).astype(np.int32)], 1)
+    photo[inner > 0] = (45, 25, 25)  # the cavity
+    centre = opened[[62, 66]].mean(axis=0)
+    rows, cols = np.mgrid[0:photo.shape[0], 0:photo.shape[1]]
+    block = (inner > 0) & (np.abs(cols - centre[0]) <= 8)
+    photo[block] = TEETH
+    front = mouth_layers(photo, opened)[2]
+    x0, y0 = front.box[:2]
+    above = int(round(opened[[61, 62, 63], 1].min())) - 4 - y0  # behind the resting upper lip
+    at_teeth = int(round(centre[0])) - x0
+    at_dark = int(round(opened[61, 0] + 0.5 * (opened[62, 0] - opened[61, 0]))) - x0 - 4
+    rgba = front.image[above]
+    assert rgba[at_teeth, 3] > 0.9 and np.abs(rgba[at_teeth, :3] - TEETH).max() < 12  # the photo's teeth, continued
+    assert rgba[at_dark, 3] > 0.9 and rgba[at_dark, :3].mean() > 150  # drawn teeth, not the dark opening
