@@ -288,8 +288,10 @@ def mouth_layers(photo: np.ndarray, landmarks: np.ndarray, softness: float = SHA
     tongue_colour = _palette(TONGUE_PALETTE, grey) * level
     tongue_rgb = tongue_colour[None, None] * (TONGUE_LEVEL[0] + TONGUE_LEVEL[1] * np.sqrt(tongue))[..., None]
     above = ys - (bottom - low_h)
-    lower_alpha = np.clip(np.minimum(above + 1.0, low_h - above), 0, 1)[..., None]
-    lower = _shade_teeth(teeth * 0.85, u, 1 - above / np.maximum(low_h, 1e-3), width)
+    # Where the lower teeth taper to nothing (towards the corners) they fade out rather than leave a
+    # one-pixel row, and their shade stays within the teeth's (edge 1, gum 0).
+    lower_alpha = (np.clip(np.minimum(above + 1.0, low_h - above), 0, 1) * np.clip(low_h, 0, 1))[..., None]
+    lower = _shade_teeth(teeth * 0.85, u, np.clip(1 - above / np.maximum(low_h, 1e-3), 0, 1), width)
     jaw_rgb = tongue_rgb * (1 - lower_alpha) + lower * lower_alpha
     jaw_alpha = np.maximum(tongue_alpha, lower_alpha)
     jaw_cavity = TONGUE_CAVITY * tongue_alpha * (1 - lower_alpha)

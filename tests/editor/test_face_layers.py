@@ -104,3 +104,22 @@ def test_only_the_photos_teeth_are_continued_behind_a_lifted_lip():
     rgba = front.image[above]
     assert rgba[at_teeth, 3] > 0.9 and np.abs(rgba[at_teeth, :3] - TEETH).max() < 12  # the photo's teeth, continued
     assert rgba[at_dark, 3] > 0.9 and rgba[at_dark, :3].mean() > 150  # drawn teeth, not the dark opening
+
+
+def test_layers_hold_colours_and_alphas_in_range():
+    """Every layer's colour stays in 0..255 and its alpha in 0..1, corners included: where the lower teeth
+    taper to nothing they fade out (they once left a one-pixel row of hugely negative colour there, which
+    showed as a black speck at a mouth's corner)."""
+    lm = load_default().mean_shape * 70.0 + np.array([120.0, 110.0])
+    middle = lm[[62, 66], 1].mean()
+    parted = lm.copy()
+    parted[[56, 57, 58, 65, 66, 67], 1] += 4.0
+    photos = [(_mouth_photo(lm), lm), (_mouth_photo(lm, int(middle - 3), int(middle + 3)), lm),
+              (_mouth_photo(parted), parted)]
+    for photo, points in photos:
+        layers = list(mouth_layers(photo, points)) + [eye_layer(photo, points[list(RIGHT_EYE)])]
+        for layer in layers:
+            rgb = layer.image[..., :3]
+            assert rgb.min() >= 0.0 and rgb.max() <= 255.5
+            if layer.image.shape[2] == 4:
+                assert layer.image[..., 3].min() >= 0.0 and layer.image[..., 3].max() <= 1.0
