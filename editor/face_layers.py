@@ -49,8 +49,8 @@ TEETH_HIDDEN, TEETH_SHOWN = 0.16, 0.09
 #: Interior pixels of a parted mouth (:func:`visible_interior_lips`): redness below this share of the
 #: lips' (teeth), or lightness below this share (the cavity); inner lips move at most this far to the outer.
 INTERIOR_RED, INTERIOR_DARK, INTERIOR_REACH = 0.45, 0.55, 0.7
-#: The photo's own teeth are continued behind the lips only where the continued row is teeth: at this share of
-#: the teeth's lightness and below it is cavity or shadow (not continued), at the second and above teeth.
+#: The photo's own teeth are continued behind the lips only where the continued row is teeth: a row at or below
+#: EXTEND_DARK of the teeth's lightness is cavity or shadow (not continued), at or above EXTEND_LIGHT teeth.
 EXTEND_DARK, EXTEND_LIGHT = 0.55, 0.8
 #: The white of an eye, relative to the face's brightness.
 SCLERA_PALETTE = np.array([225.0, 218.0, 210.0], np.float32)
