@@ -10,9 +10,9 @@ For frame ``i`` and each face ``k`` (prepared by :func:`editor.warp_face.prepare
 The frame's backward field is the sum over faces; every box where it is non-zero is resampled
 *once* from the photo (bicubic look-ups in a copy of the photo at twice its resolution, made once by a
 windowed sinc: :func:`_upsampled`), so the photo's detail is never resampled twice and pixels that do not
-move keep their exact values (zero motion gives the photo bit for bit). Then each face's
-layers (:mod:`editor.face_layers`) are shown inside that frame's openings: eyeballs and the mouth's
-interior move with the head (and the lower teeth with the jaw), never with the skin.
+move keep their exact values (zero motion gives the photo bit for bit). Then each face's layers
+(:mod:`editor.face_layers`, :mod:`editor.mouth_interior`) are shown inside that frame's openings:
+eyeballs and the mouth's interior move with the head (and the lower teeth with the jaw), never with the skin.
 
 Frames are uint8 ``H x W x 3`` RGB, the photo's size.
 """

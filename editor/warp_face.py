@@ -18,12 +18,10 @@ import numpy as np
 
 from editor.deformation import falloff_weights
 from editor.expression_motion import J_MAX, J_MIN, ExpressionPlan, brow_lid_limit, scaled
-from editor.face_layers import (
-    INNER_LIPS, LEFT_EYE, RIGHT_EYE, closed_openings, eye_layer, mouth_layers, polygon_mask, smooth_outline,
-    visible_interior_lips,
-)
+from editor.face_layers import INNER_LIPS, LEFT_EYE, RIGHT_EYE, closed_openings, eye_layer, polygon_mask, smooth_outline
 from editor.keypoint_warp import SplineBasis, area_change, combine_fields, ellipse_window
 from editor.masks import face_outline
+from editor.mouth_interior import mouth_layers, visible_interior_lips
 from editor.photo_softness import softness
 
 WINDOW_INNER, WINDOW_OUTER, ANCHOR_RING = 1.05, 1.4, 1.45

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 
 from directions.expression_basis import load_default
-from editor.face_layers import LEFT_EYE, OUTER_LIPS, RIGHT_EYE, eye_layer, mouth_layers, occlusal_share, visible_interior_lips
+from editor.face_layers import LEFT_EYE, OUTER_LIPS, RIGHT_EYE, eye_layer
+from editor.mouth_interior import mouth_layers, occlusal_share, visible_interior_lips
 
 SKIN, LIPS, TEETH = (200, 160, 140), (185, 85, 85), (235, 228, 215)
 
