@@ -51,7 +51,6 @@ LID_SHADOW, LID_SHADOW_DEPTH = 0.4, 0.06
 FRAME_WORKERS = 2
 
 
-
 def _intersect(a, b):
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
     x1, y1 = min(a[2], b[2]), min(a[3], b[3])
