@@ -11,7 +11,7 @@ with a few fixed patterns ``P`` ``[K, 68, 2]`` per face and their coefficients `
 
 Timing: each region's weight rises with an eased onset of :data:`RISE_RANGE` seconds, brows first,
 then lids, then the mouth (:data:`REGION_LAG`), and holds the apex to the last frame. Blinks close
-the lids, none within :data:`NO_BLINK_TAIL` seconds of the end. Head motion stays within
+the lids, none within :data:`editor.trajectory.NO_BLINK_TAIL` seconds of the end. Head motion stays within
 :data:`HEAD_MAX_DEG`, with a small emotion-tied component (a drop for sadness, a lift for surprise).
 
 Bounds: the expression is scaled down (never up) until the skin's area change J of the warp stays
@@ -27,14 +27,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from editor.trajectory import as_rng, ease_in, frame_times, smooth_noise
+from editor.trajectory import as_rng, blink_curve, ease_in, frame_times, smooth_noise
 
 REGIONS = ("brows", "lids", "mouth")
 #: Seconds from the start of a region's motion to its apex.
 RISE_RANGE = (0.4, 0.8)
 #: How much later than the brows each region starts (seconds).
 REGION_LAG = {"brows": 0.0, "lids": 0.04, "mouth": 0.12}
-NO_BLINK_TAIL = 0.3
 HEAD_MAX_DEG = 3.5
 J_MIN, J_MAX = 0.5, 2.0
 BROW_LID_SHARE = 0.45
@@ -87,20 +86,6 @@ def region_curves(rng: np.random.Generator, times: np.ndarray, onset: float) -> 
         start = onset + REGION_LAG[region] * rng.uniform(0.7, 1.3)
         curves.append(ease_in(times - start, rise * rng.uniform(0.9, 1.1)))
     return np.stack(curves, axis=1)
-
-
-def blink_curve(rng: np.random.Generator, times: np.ndarray, rate_hz: float) -> np.ndarray:
-    """[T] in [0, 1]: blinks as a Poisson process (close ~0.07 s, open ~0.13 s), none in the last 0.3 s."""
-    curve = np.zeros_like(times)
-    end = float(times[-1]) if times.size else 0.0
-    t = 0.4 + rng.exponential(1.0 / rate_hz) if rate_hz > 0 else np.inf
-    while t + 0.2 < end - NO_BLINK_TAIL:
-        close, reopen = rng.uniform(0.05, 0.09), rng.uniform(0.1, 0.16)
-        shape = np.where(times <= t, np.clip((times - (t - close)) / close, 0, 1),
-                         np.clip(((t + reopen) - times) / reopen, 0, 1))
-        curve = np.maximum(curve, np.sin(0.5 * np.pi * shape) ** 2)
-        t += max(0.8, rng.exponential(1.0 / rate_hz))
-    return curve
 
 
 def blink_pattern(landmarks: np.ndarray, closure: float = 0.92) -> np.ndarray:

@@ -28,6 +28,8 @@ from scipy.interpolate import CubicSpline, PchipInterpolator
 from inversion.common.errors import FaceLatentError
 
 DEFAULT_DURATION = 4.0
+#: No blink starts or ends within this many seconds of a clip's end.
+NO_BLINK_TAIL = 0.3
 DEFAULT_FPS = 60.0
 DEFAULT_INTENSITY = 0.7
 DURATION_RANGE = (2.0, 10.0)
@@ -151,19 +153,19 @@ def _strength_keyframes(rng: np.random.Generator, duration: float, intensity: fl
     return np.array(t_key), np.clip(np.array(v_key), 0.0, None), onset, rise, amplitude
 
 
-def _blink_curve(rng: np.random.Generator, times: np.ndarray, rate_hz: float) -> np.ndarray:
-    """Blinks as a Poisson process: each closes in ~0.07 s and opens in ~0.13 s (values in [0, 1])."""
+def blink_curve(rng: np.random.Generator, times: np.ndarray, rate_hz: float) -> np.ndarray:
+    """``[T]`` in [0, 1] (1 = shut): blinks as a Poisson process of ``rate_hz`` per second, each closing in
+    about 0.07 s and opening in about 0.13 s, at least 0.8 s apart, none within :data:`NO_BLINK_TAIL` seconds
+    of the end (the clip ends on open eyes). Both motion models blink with it."""
     curve = np.zeros_like(times)
-    if rate_hz <= 0 or times.size == 0:
-        return curve
-    t = 0.3 + rng.exponential(1.0 / rate_hz)
-    while t < times[-1]:
+    end = float(times[-1]) if times.size else 0.0
+    t = 0.4 + rng.exponential(1.0 / rate_hz) if rate_hz > 0 else np.inf
+    while t + 0.2 < end - NO_BLINK_TAIL:
         close, reopen = rng.uniform(0.05, 0.09), rng.uniform(0.1, 0.16)
-        down = np.clip((times - (t - close)) / close, 0.0, 1.0)
-        up = np.clip(((t + reopen) - times) / reopen, 0.0, 1.0)
-        shape = np.where(times <= t, down, up)
+        shape = np.where(times <= t, np.clip((times - (t - close)) / close, 0, 1),
+                         np.clip(((t + reopen) - times) / reopen, 0, 1))
         curve = np.maximum(curve, np.sin(0.5 * np.pi * shape) ** 2)
-        t += max(0.5, rng.exponential(1.0 / rate_hz))
+        t += max(0.8, rng.exponential(1.0 / rate_hz))
     return curve
 
 
@@ -192,7 +194,7 @@ def plan_face_motion(
     t_key, v_key, onset, rise, amplitude = _strength_keyframes(rng, float(duration), float(intensity), onset_range)
     strength = PchipInterpolator(t_key, v_key)(times)
     strength = np.clip(strength, 0.0, None)
-    blink = _blink_curve(rng, times, blink_rate_hz)
+    blink = blink_curve(rng, times, blink_rate_hz)
     sigma = np.array([np.deg2rad(head_rotation_deg), head_scale, head_translation, head_translation])
     head = smooth_noise(rng, times, 4, knot_spacing=rng.uniform(0.7, 1.1)) * sigma
     head *= ease_in(times, 0.5)[:, None]

@@ -82,6 +82,16 @@ def test_blinks_and_switches():
     assert not off.blink.any() and not off.head.any()
 
 
+def test_no_blink_in_a_clips_last_moments():
+    # The clip ends on open eyes: frequent blinks over many seeds, none within NO_BLINK_TAIL of the end.
+    from editor.trajectory import NO_BLINK_TAIL  # noqa: PLC0415
+
+    plans = [plan_face_motion(seed, 3.0, 60, 0.7, blink_rate_hz=2.0) for seed in range(20)]
+    assert sum(m.blink.max() > 0.9 for m in plans) >= 15
+    for m in plans:
+        assert m.blink[m.times >= m.times[-1] - NO_BLINK_TAIL].max() == 0.0
+
+
 def test_head_motion_is_small_smooth_and_starts_at_identity():
     m = plan_face_motion(11, 4.0, 60, 0.7)
     assert np.all(m.head[0] == 0)
