@@ -1,4 +1,7 @@
-"""The job a worker runs: one upload's photo through :func:`editor.pipeline.animate_photo`.
+"""The job a worker runs: one upload's photo through the warp (:func:`editor.warp_pipeline.animate_with_warp`).
+
+The web app animates with the embedded default, whose motion model is the warp of the photo's own pixels:
+no generator runs, so a worker never imports torch.
 
 :func:`run_job` is the whole contract between the web front and a worker (a local process or an RQ
 worker on any machine): it gets the data folder and a job id, reads the job's settings and photo from
@@ -53,7 +56,7 @@ def options_for(settings: dict):
         raise FaceLatentError("choose at least one face to animate")
     return AnimateOptions(emotion=spec, seed=int(settings["seed"]), duration=float(settings["duration"]),
                           fps=float(settings["fps"]), intensity=float(settings["intensity"]),
-                          faces=faces, preview_frames=0, max_side=WEB_MAX_SIDE, motion="auto")
+                          faces=faces, preview_frames=0, max_side=WEB_MAX_SIDE, motion="warp")
 
 
 class _Progress:
@@ -77,9 +80,7 @@ class _Progress:
 
 def run_job(data: str, job_id: str) -> str:
     """Run job ``job_id`` of the data folder ``data``; returns its final status (``done``/``failed``)."""
-    import torch  # noqa: PLC0415
-
-    from editor.pipeline import animate_photo  # noqa: PLC0415
+    from editor.warp_pipeline import animate_with_warp  # noqa: PLC0415 (numpy and OpenCV: no torch)
     from inversion.common.errors import FaceLatentError  # noqa: PLC0415
     from inversion.common.images import read_photo  # noqa: PLC0415
 
@@ -99,9 +100,7 @@ def run_job(data: str, job_id: str) -> str:
         if folder is None:
             raise FaceLatentError("the photo is no longer on the server (expired): upload it again")
         photo = read_photo(folder / "photo")
-        torch.set_num_threads(1)
-        result = animate_photo(photo, None, None, store.jobs / job_id / "video.mp4", options,
-                               progress=_Progress(store, job_id))
+        result = animate_with_warp(photo, store.jobs / job_id / "video.mp4", options, progress=_Progress(store, job_id))
     except FaceLatentError as err:
         store.fail(job_id, str(err))
         return "failed"

@@ -25,7 +25,7 @@ MAX_PIXELS = 40_000_000
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 PREVIEW_SIDE = 1600
 
-#: Detection runs in the web process's thread pool, one photo at a time (one torch thread).
+#: Detection runs in the web process's thread pool, one photo at a time.
 _DETECT_LOCK = threading.Lock()
 
 
@@ -79,18 +79,11 @@ def decode(path: Path):
 
 def detect(photo) -> list[dict]:
     """Faces of a uint8 RGB photo: index, box [x0, y0, x1, y1] (photo pixels), too_small and why."""
-    import torch  # noqa: PLC0415
-
     from editor.animate_job import MIN_ANIMATED_FACE, too_small  # noqa: PLC0415
     from inversion.faces.detection import find_faces  # noqa: PLC0415
 
     with _DETECT_LOCK:
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            found = find_faces(photo).faces
-        finally:
-            torch.set_num_threads(before)
+        found = find_faces(photo).faces
     faces = []
     for index, face in enumerate(found):
         box = [round(float(v), 1) for v in face.box]

@@ -5,7 +5,7 @@ front reads a job's state the same way in both.
 
 * :class:`LocalQueue` (``facelatent serve`` without ``--broker``): up to ``workers`` jobs at a time,
   each in its own process forked from a ``forkserver`` that has loaded the pipeline and its weights
-  once (:mod:`editor.web.preload`: a job starts warm, not after the seconds torch and the weights take); further jobs wait in order. No
+  once (:mod:`editor.web.preload`: a job starts warm, not after the seconds the weights take); further jobs wait in order. No
   service to install for one machine. A job whose process dies (killed, out of memory) ends failed;
   on restart, jobs that were queued are queued again and jobs that were running end failed.
 * :class:`RedisQueue` (``--broker redis://HOST:PORT/DB``): the jobs go to the RQ queue
