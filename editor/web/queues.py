@@ -5,9 +5,10 @@ front reads a job's state the same way in both.
 
 * :class:`LocalQueue` (``facelatent serve`` without ``--broker``): up to ``workers`` jobs at a time,
   each in its own process forked from a ``forkserver`` that has loaded the pipeline and its weights
-  once (:mod:`editor.web.preload`: a job starts warm, not after the seconds the weights take); further jobs wait in order. No
-  service to install for one machine. A job whose process dies (killed, out of memory) ends failed;
-  on restart, jobs that were queued are queued again and jobs that were running end failed.
+  once (:mod:`editor.web.preload`: a job starts warm, not after the seconds the weights take); further
+  jobs wait in order. No service to install for one machine. A job whose process dies (killed, out of
+  memory) ends failed; on restart, jobs that were queued are queued again and jobs that were running
+  end failed.
 * :class:`RedisQueue` (``--broker redis://HOST:PORT/DB``): the jobs go to the RQ queue
   ``facelatent`` and ``facelatent worker --broker … --data …`` processes on any machine run them. RQ
   marks a job whose work horse died as failed; :meth:`RedisQueue.reconcile` carries that into the

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from editor.trajectory import (
-    face_seeds, frame_times, fresh_seed, head_transforms, latent_noise, plan_face_motion, plan_faces,
+    NO_BLINK_TAIL, face_seeds, frame_times, fresh_seed, head_transforms, latent_noise, plan_face_motion, plan_faces,
     project_onto_subspace, smooth_noise, validate_timing,
 )
 from inversion.common.errors import FaceLatentError
@@ -84,8 +84,6 @@ def test_blinks_and_switches():
 
 def test_no_blink_in_a_clips_last_moments():
     # The clip ends on open eyes: frequent blinks over many seeds, none within NO_BLINK_TAIL of the end.
-    from editor.trajectory import NO_BLINK_TAIL  # noqa: PLC0415
-
     plans = [plan_face_motion(seed, 3.0, 60, 0.7, blink_rate_hz=2.0) for seed in range(20)]
     assert sum(m.blink.max() > 0.9 for m in plans) >= 15
     for m in plans:
