@@ -27,6 +27,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
+from editor.creases import crease_darkening, face_frame
 from editor.deformation import source_points
 from editor.face_layers import INNER_LIPS, LEFT_EYE, RIGHT_EYE, Layer, eye_outline, polygon_mask, smooth_outline
 from editor.keypoint_warp import area_change, combine_fields, invert_field
@@ -35,7 +36,8 @@ from editor.resampling import RADIUS, upsample
 from editor.warp_face import WarpFace
 
 #: Creases: darkening per unit of skin compression beyond CREASE_FROM (J below it), and at most this
-#: share of the pixel's value: folds where skin bunches up, never a shadow over a whole cheek.
+#: share of the pixel's value: folds where skin bunches up, never a shadow over a whole cheek. Wrinkle
+#: lines where the skin across them is compressed (:mod:`editor.creases`) add at most their LINE_MAX.
 CREASE_FROM, CREASE_GAIN, CREASE_MAX = 0.85, 0.5, 0.12
 #: Inside an open mouth, light falls off over this depth (mouth widths from the lips' edge) to at most
 #: this share of darkening in the middle (the cavity's occlusion; teeth near the lips stay lit).
@@ -100,7 +102,7 @@ class WarpCompositor:
 
     def _displacement(self, k: int, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Face k over its head box: (backward displacement ``[h, w, 2]``, pre-head points ``[2, h, w]``,
-        crease darkening ``[h, w]`` in [0, CREASE_MAX])."""
+        crease darkening ``[h, w]`` in [0, CREASE_MAX + creases.LINE_MAX])."""
         face = self.faces[k]
         pre = self._pre_head(k, face.head[index])
         forward = combine_fields(face.fields, face.plan.coefficients[index])
@@ -110,7 +112,10 @@ class WarpCompositor:
             with self._lock:
                 self.jacobian = [min(self.jacobian[0], float(j.min())), max(self.jacobian[1], float(j.max()))]
         # Creases: bounded darkening where the warp compresses skin (J < 1), never inside an opening.
-        crease = np.minimum(CREASE_GAIN * np.clip(CREASE_FROM - change, 0.0, None), CREASE_MAX) * face.skin
+        crease = np.minimum(CREASE_GAIN * np.clip(CREASE_FROM - change, 0.0, None), CREASE_MAX)
+        if face.creases:  # and wrinkle lines where the skin across them bunches up
+            crease += crease_darkening(list(face.creases), forward, face.basis.box, face_frame(face.landmarks)[3])
+        crease *= face.skin
         back = invert_field(forward)
         x0, y0 = face.basis.box[:2]
         expression = cv2.remap(back, pre[0] - x0, pre[1] - y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
@@ -141,9 +146,11 @@ class WarpCompositor:
             np.copyto(out[y0:y1, x0:x1], warped, where=np.any(total != 0, axis=-1, keepdims=True))
         for k in moving:
             crease = fields[k][2]
-            if crease.any():
-                x0, y0, x1, y1 = self.faces[k].head_box
-                region = out[y0:y1, x0:x1]
+            rows, cols = np.flatnonzero(crease.any(axis=1)), np.flatnonzero(crease.any(axis=0))
+            if rows.size:  # only the rows and columns with a crease: it covers a small part of the head box
+                crease = crease[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+                x0, y0 = self.faces[k].head_box[:2]
+                region = out[y0 + rows[0]:y0 + rows[-1] + 1, x0 + cols[0]:x0 + cols[-1] + 1]
                 np.copyto(region, np.rint(region * (1.0 - crease[..., None])).astype(np.uint8),
                           where=crease[..., None] > 0)
         for k in moving:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from editor.creases import Crease, face_creases
 from editor.deformation import falloff_weights
 from editor.expression_motion import J_MAX, J_MIN, ExpressionPlan, brow_lid_limit, scaled
 from editor.face_layers import INNER_LIPS, LEFT_EYE, RIGHT_EYE, closed_openings, eye_layer, polygon_mask, smooth_outline
@@ -112,6 +113,7 @@ class WarpFace:
     jacobian: tuple[float, float]
     closed: tuple[tuple[int, int, int, int], np.ndarray]
     skin: np.ndarray
+    creases: tuple[Crease, ...] = ()
 
     def moving(self, index: int) -> bool:
         return bool(np.any(self.plan.coefficients[index] != 0) or not np.array_equal(self.head[index], np.eye(3)))
@@ -197,4 +199,4 @@ def prepare_warp_face(photo: np.ndarray, landmarks: np.ndarray, plan: Expression
               "left_eye": eye_layer(photo, lm[list(LEFT_EYE)], soft),
               "mouth": cavity, "jaw": jaw_mouth, "teeth": upper_teeth}
     return WarpFace(lm, plan, basis, fields, head_box, weights, np.asarray(head, np.float64), layers, jacobian,
-                    closed_openings(photo, lm), skin)
+                    closed_openings(photo, lm), skin, tuple(face_creases(lm, box, soft)))

@@ -67,6 +67,10 @@ MOUTH_OPENING_OF = {"fear": 0.35}
 #: narrows its eyes; asked for fear, 1.6 kept them narrowed: on 48 faces128 training faces (rows 200-247)
 #: the judges saw fear on 75 % of faces with 1.6, 85 % with 2.0 (the same with 2.5).
 MIN_EYE_NARROWING, MAX_EYE_WIDENING = 0.5, 2.0
+#: Skin that slides with the muscle next to it, over landmarks the expression model keeps still: the nose
+#: root's skin follows this share of the inner brows' motion when they come down (the procerus pulls it down
+#: with brows that lower and draw together, and it bunches into the nose root's lines, :mod:`editor.creases`).
+SKIN_CARRY = {27: ((21, 22), 0.6), 28: ((21, 22), 0.3)}
 #: Blinks per second (people blink 15-20 times a minute).
 BLINK_RATE_HZ = 0.3
 #: Faces reach half their expression at least this many seconds apart.
@@ -157,11 +161,24 @@ def expression_regions(model: ExpressionBasis, landmarks: np.ndarray, spec: Emot
     amount *= size_factor(float(np.linalg.norm(lm[16] - lm[0])))
     own = model.coefficients(lm)
     goal = keep_stronger(model, own, target_coefficients(model, spec, targets))
-    regions = model.region_displacements(lm, own, goal)
+    regions = carry_skin(model.region_displacements(lm, own, goal), lm)
     limit = MOUTH_OPENING_OF.get(spec.dominant, MAX_MOUTH_OPENING)
     regions[2] *= opening_limit(lm, APEX_AT_DEFAULT * regions[2], limit)  # the full emotion's apex: blends scale it
     regions[1] *= widening_limit(lm, APEX_AT_DEFAULT * regions[1])
     return amount * regions
+
+
+def carry_skin(regions: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """``[R, 68, 2]`` region displacements with :data:`SKIN_CARRY`'s landmarks moved by their share of the
+    mean motion of the landmarks they follow, region by region, where that motion goes down the face (from
+    the nose root towards the chin, landmarks 27 to 8)."""
+    lm = np.asarray(landmarks, np.float64)
+    down = (lm[8] - lm[27]) / (float(np.linalg.norm(lm[8] - lm[27])) or 1.0)
+    out = np.array(regions, np.float64)
+    for target, (sources, share) in SKIN_CARRY.items():
+        motion = out[:, list(sources)].mean(axis=1)  # [R, 2]
+        out[:, target] += share * motion * (motion @ down > 0)[:, None]
+    return out
 
 
 def mouth_opening(landmarks: np.ndarray) -> float:

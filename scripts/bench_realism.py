@@ -27,6 +27,8 @@ the animated faces as ``scripts/bench_animate_emotion.py`` does). Per face, firs
   floor on a smooth pull of the mouth region with no paint at all is 1.5-1.7x DIS's, see
   ``realism_metrics.skin_paint``);
 * folds: min/max area change J of the warp (``AnimateResult.warp_stats``; "-" where absent);
+* expression kept: the mean share of the planned expression the fold bound leaves a face (``warp_stats``
+  ``expression_scale``; 1 = as planned; the bound scales a face's whole expression until J is in [0.5, 2]);
 * jitter: RMS second difference of dlib's landmarks on every k-th frame of the last half (px);
   flicker: mean |f(t+1) - 2f(t) + f(t-1)| over the inner-mouth box during the apex hold;
 * seconds per clip (the animate call alone). Shares count a face not found in a frame as a failure;
@@ -253,10 +255,11 @@ def table_row(label: str, model: str, rows: list, stats: list, seconds: list) ->
     jmin = [s["jacobian_min"] for s in stats if s and "jacobian_min" in s]
     jmax = [s["jacobian_max"] for s in stats if s and "jacobian_max" in s]
     folds = f"{min(jmin):.2f} / {max(jmax):.2f}" if jmin and jmax else "- / -"
+    kept = [k for s in stats if s for k in s.get("expression_scale", ())]
     return (f"| {label} | {model} | {len(rows)} | {share(rows, 'judges')} | {share(rows, 'fer')} | "
             f"{share(rows, 'facex')} | {share(rows, 'shipped')} | {share(rows, 'identity')} | "
             f"{median(rows, 'sharpness')} | {median(rows, 'ceiling')} | {median(rows, 'paint')} | "
-            f"{median(rows, 'paint_farneback')} | {folds} | "
+            f"{median(rows, 'paint_farneback')} | {folds} | {f'{np.mean(kept):.2f}' if kept else '-'} | "
             f"{median(rows, 'jitter')} | {median(rows, 'flicker')} | {np.mean(seconds):.1f} |")
 
 
@@ -355,8 +358,8 @@ def main() -> None:
                 print(f"  {src['name']} {emotion} {model}: {len(rows)} face(s), {seconds:.1f} s ("
                       + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()) + ")", file=sys.stderr, flush=True)
     print("\n| emotion | motion | faces | judges | fer | facex | shipped | identity | sharpness | ceiling | "
-          "skin paint | Farnebäck | J min / max | jitter px | flicker | s/clip |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "skin paint | Farnebäck | J min / max | kept | jitter px | flicker | s/clip |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (emotion, model), (rows, stats, seconds) in results.items():
         print(table_row(emotion, model, rows, stats, seconds))
     for model in models:
