@@ -22,11 +22,11 @@ darkening in photo coordinates: the compositor moves them with the skin.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-#: Compression across a line (1 - stretch) below which it shows, the darkening per unit beyond, and at most.
+#: The compression across a line (1 - stretch) from which it shows, the darkening per unit beyond, and at most.
 LINE_FROM, LINE_GAIN, LINE_MAX = 0.05, 1.5, 0.2
 #: A line's Gaussian half-width, in eye distances (at least :data:`MIN_SIGMA` px, and the photo's own blur).
 LINE_SIGMA, MIN_SIGMA = 0.025, 0.8
@@ -36,16 +36,22 @@ READ_SPAN = 0.06
 
 @dataclass(frozen=True)
 class Crease:
-    """One wrinkle line: ``mask`` ``[h, w]`` over the box, ``points`` ``[m, 2]`` along it (photo px) and
-    ``across`` the unit direction across it (photo px), for :func:`crease_darkening`. ``rows``, ``cols``:
-    the slices of the box where the mask is not zero (only they are added up in a frame)."""
+    """One wrinkle line: its ``mask`` over the rows and columns ``rows``, ``cols`` of the box where it is not
+    zero (``mask`` is ``[rows, cols]`` of the box's ``[h, w]``), ``points`` ``[m, 2]`` along it (photo px) and
+    ``across`` the unit direction across it (photo px), for :func:`crease_darkening`."""
 
     name: str
     mask: np.ndarray
+    rows: slice
+    cols: slice
     points: np.ndarray
     across: np.ndarray
-    rows: slice = field(default_factory=lambda: slice(None))
-    cols: slice = field(default_factory=lambda: slice(None))
+
+    def over_box(self, shape) -> np.ndarray:
+        """The mask as float32 ``shape`` (the box's ``[h, w]``), zero outside its rows and columns."""
+        out = np.zeros(shape, np.float32)
+        out[self.rows, self.cols] = self.mask
+        return out
 
 
 def face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -63,8 +69,8 @@ def _lines(landmarks: np.ndarray) -> list[tuple[str, np.ndarray]]:
     lm = np.asarray(landmarks, np.float64)
     origin, ex, ey, eyes = face_frame(lm)
 
-    def at(u: float, v: float, base=None) -> np.ndarray:  # u, v in eye distances along the face's axes
-        return (origin if base is None else base) + eyes * (u * ex + v * ey)
+    def at(u: float, v: float) -> np.ndarray:  # u, v in eye distances along the face's axes from the nose root
+        return origin + eyes * (u * ex + v * ey)
 
     lines = []
     for v in (-0.04, 0.1, 0.24):  # nose root: under brows that come down
@@ -133,7 +139,8 @@ def face_creases(landmarks: np.ndarray, box, blur: float = 0.0) -> list[Crease]:
         arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(polyline, axis=0), axis=1))])
         points = np.stack([np.interp(t * arc[-1], arc, polyline[:, i]) for i in range(2)], axis=1)
         ys, xs = np.nonzero(mask)
-        out.append(Crease(name, mask, points, across, slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)))
+        rows, cols = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
+        out.append(Crease(name, mask[rows, cols], rows, cols, points, across))
     return out
 
 
@@ -174,6 +181,5 @@ def crease_darkening(creases: list[Crease], forward: np.ndarray, box, eyes: floa
     strengths = LINE_GAIN * (compressions(creases, forward, box, READ_SPAN * eyes) - LINE_FROM)
     for crease, strength in zip(creases, strengths):
         if strength > 0:
-            region = (crease.rows, crease.cols)
-            out[region] += np.float32(min(strength, LINE_MAX)) * crease.mask[region]
+            out[crease.rows, crease.cols] += np.float32(min(strength, LINE_MAX)) * crease.mask
     return np.minimum(out, LINE_MAX, out=out)
