@@ -37,8 +37,9 @@ READ_SPAN = 0.06
 @dataclass(frozen=True)
 class Crease:
     """One wrinkle line: its ``mask`` over the rows and columns ``rows``, ``cols`` of the box where it is not
-    zero (``mask`` is ``[rows, cols]`` of the box's ``[h, w]``), ``points`` ``[m, 2]`` along it (photo px) and
-    ``across`` the unit direction across it (photo px), for :func:`crease_darkening`."""
+    zero (``mask`` is ``[rows, cols]`` of the box's ``[h, w]``), ``points`` ``[m, 2]`` along it (photo px),
+    ``across`` the unit direction across it (photo px) and ``span`` (px), how far either side of each point
+    the stretch across it is read, for :func:`crease_darkening`."""
 
     name: str
     mask: np.ndarray
@@ -46,6 +47,7 @@ class Crease:
     cols: slice
     points: np.ndarray
     across: np.ndarray
+    span: float
 
     def over_box(self, shape) -> np.ndarray:
         """The mask as float32 ``shape`` (the box's ``[h, w]``), zero outside its rows and columns."""
@@ -140,7 +142,7 @@ def face_creases(landmarks: np.ndarray, box, blur: float = 0.0) -> list[Crease]:
         points = np.stack([np.interp(t * arc[-1], arc, polyline[:, i]) for i in range(2)], axis=1)
         ys, xs = np.nonzero(mask)
         rows, cols = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
-        out.append(Crease(name, mask[rows, cols], rows, cols, points, across))
+        out.append(Crease(name, mask[rows, cols], rows, cols, points, across, READ_SPAN * eyes))
     return out
 
 
@@ -155,30 +157,31 @@ def _sample(field: np.ndarray, points: np.ndarray, box) -> np.ndarray:
             + fy * (1 - fx) * field[i + 1, j] + fy * fx * field[i + 1, j + 1])
 
 
-def compressions(creases: list[Crease], forward: np.ndarray, box, span: float) -> np.ndarray:
+def compressions(creases: list[Crease], forward: np.ndarray, box) -> np.ndarray:
     """``[n]``: for each crease, 1 minus the forward map's stretch across it (read ``span`` px either side of
     each of its points), the mean along it. All points are read at once (a frame has a dozen creases)."""
     if not creases:
         return np.zeros(0)
     points = np.concatenate([c.points for c in creases])
-    steps = np.concatenate([np.repeat(span * c.across[None], len(c.points), axis=0) for c in creases])
+    spans = np.concatenate([np.full(len(c.points), c.span) for c in creases])
+    steps = np.concatenate([np.repeat(c.span * c.across[None], len(c.points), axis=0) for c in creases])
     ahead = _sample(forward, points + steps, box) + steps
     behind = _sample(forward, points - steps, box) - steps
-    squeeze = 1.0 - np.linalg.norm(ahead - behind, axis=1) / (2.0 * span)
+    squeeze = 1.0 - np.linalg.norm(ahead - behind, axis=1) / (2.0 * spans)
     ends = np.cumsum([len(c.points) for c in creases])[:-1]
     return np.array([part.mean() for part in np.split(squeeze, ends)])
 
 
-def compression_across(crease: Crease, forward: np.ndarray, box, span: float) -> float:
+def compression_across(crease: Crease, forward: np.ndarray, box) -> float:
     """1 minus the forward map's stretch across one crease (see :func:`compressions`)."""
-    return float(compressions([crease], forward, box, span)[0])
+    return float(compressions([crease], forward, box)[0])
 
 
-def crease_darkening(creases: list[Crease], forward: np.ndarray, box, eyes: float) -> np.ndarray:
+def crease_darkening(creases: list[Crease], forward: np.ndarray, box) -> np.ndarray:
     """float32 ``[h, w]`` over ``box``: the share each pixel is darkened by its creases in this frame, at
     most :data:`LINE_MAX` (``forward`` the frame's forward expression field ``[h, w, 2]`` over ``box``)."""
     out = np.zeros(forward.shape[:2], np.float32)
-    strengths = LINE_GAIN * (compressions(creases, forward, box, READ_SPAN * eyes) - LINE_FROM)
+    strengths = LINE_GAIN * (compressions(creases, forward, box) - LINE_FROM)
     for crease, strength in zip(creases, strengths):
         if strength > 0:
             out[crease.rows, crease.cols] += np.float32(min(strength, LINE_MAX)) * crease.mask

@@ -27,7 +27,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
-from editor.creases import crease_darkening, face_frame
+from editor.creases import crease_darkening
 from editor.deformation import source_points
 from editor.face_layers import INNER_LIPS, LEFT_EYE, RIGHT_EYE, Layer, eye_outline, polygon_mask, smooth_outline
 from editor.keypoint_warp import area_change, combine_fields, invert_field
@@ -114,7 +114,7 @@ class WarpCompositor:
         # Creases: bounded darkening where the warp compresses skin (J < 1), never inside an opening.
         crease = np.minimum(CREASE_GAIN * np.clip(CREASE_FROM - change, 0.0, None), CREASE_MAX)
         if face.creases:  # and wrinkle lines where the skin across them bunches up
-            crease += crease_darkening(list(face.creases), forward, face.basis.box, face_frame(face.landmarks)[3])
+            crease += crease_darkening(list(face.creases), forward, face.basis.box)
         crease *= face.skin
         back = invert_field(forward)
         x0, y0 = face.basis.box[:2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from directions.expression_basis import load_default
-from editor.creases import LINE_MAX, Crease, compression_across, crease_darkening, face_creases, face_frame, line_mask
+from editor.creases import LINE_MAX, Crease, compression_across, crease_darkening, face_creases, line_mask
 from editor.emotion_spec import parse_emotion_spec
 from editor.keypoint_warp import combine_fields
 from editor.warp_compositor import WarpCompositor
@@ -45,12 +45,12 @@ def test_a_line_mask_peaks_on_the_line_tapers_to_its_ends_and_is_zero_away_from_
 def test_compression_across_a_line_is_read_across_it_not_along_it():
     field = squeeze_x(BOX, 60.0, 0.2)
     nowhere = (np.zeros((0, 0), np.float32), slice(0, 0), slice(0, 0))
-    vertical = Crease("v", *nowhere, np.array([[60.0, y] for y in (30, 40, 50)]), np.array([1.0, 0.0]))
-    horizontal = Crease("h", *nowhere, np.array([[x, 50.0] for x in (40, 60, 80)]), np.array([0.0, 1.0]))
-    assert abs(compression_across(vertical, field, BOX, span=3.0) - 0.2) < 1e-4
-    assert abs(compression_across(horizontal, field, BOX, span=3.0)) < 1e-6
+    vertical = Crease("v", *nowhere, np.array([[60.0, y] for y in (30, 40, 50)]), np.array([1.0, 0.0]), span=3.0)
+    horizontal = Crease("h", *nowhere, np.array([[x, 50.0] for x in (40, 60, 80)]), np.array([0.0, 1.0]), span=3.0)
+    assert abs(compression_across(vertical, field, BOX) - 0.2) < 1e-4
+    assert abs(compression_across(horizontal, field, BOX)) < 1e-6
     stretch = squeeze_x(BOX, 60.0, -0.3)  # pulled apart: negative compression, no line
-    assert compression_across(vertical, stretch, BOX, span=3.0) < 0
+    assert compression_across(vertical, stretch, BOX) < 0
 
 
 def test_lines_show_only_where_the_skin_across_them_is_compressed_and_never_beyond_the_bound():
@@ -58,14 +58,13 @@ def test_lines_show_only_where_the_skin_across_them_is_compressed_and_never_beyo
     box = (0, 0, 240, 260)
     creases = face_creases(lm, box)
     assert {c.name for c in creases} == {"nose root", "nasolabial", "crow's feet"}
-    eyes = face_frame(lm)[3]
-    rest = crease_darkening(creases, np.zeros((260, 240, 2), np.float32), box, eyes)
+    rest = crease_darkening(creases, np.zeros((260, 240, 2), np.float32), box)
     assert not rest.any()  # nothing drawn at rest
     nose_root = sum(c.over_box((260, 240)) for c in creases if c.name == "nose root")
-    brows_down = crease_darkening(creases, squeeze_y(box, float(lm[27, 1]), 0.5), box, eyes)
+    brows_down = crease_darkening(creases, squeeze_y(box, float(lm[27, 1]), 0.5), box)
     assert 0 < brows_down.max() <= LINE_MAX + 1e-6
     assert brows_down[nose_root > 0.9].min() > 0.5 * LINE_MAX  # across them: squeezed
-    sideways = crease_darkening(creases, squeeze_x(box, float(lm[27, 0]), 0.5), box, eyes)
+    sideways = crease_darkening(creases, squeeze_x(box, float(lm[27, 0]), 0.5), box)
     assert sideways[nose_root > 0.9].max() < 0.05  # along them: not
 
 
@@ -92,8 +91,7 @@ def test_an_angry_face_gets_lines_at_its_nose_root_and_a_still_face_none():
     face = faces[0]
     last = len(face.plan.times) - 1
     forward = combine_fields(face.fields, face.plan.coefficients[last])
-    eyes = face_frame(face.landmarks)[3]
-    lines = crease_darkening(list(face.creases), forward, face.basis.box, eyes)
+    lines = crease_darkening(list(face.creases), forward, face.basis.box)
     nose_root = [c for c in face.creases if c.name == "nose root"][0].over_box(forward.shape[:2])
     assert lines[nose_root > 0.9].max() > 0.05
     frame = WarpCompositor(photo, faces).frame(last)
