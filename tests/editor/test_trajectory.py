@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from editor.trajectory import (
-    NO_BLINK_TAIL, face_seeds, frame_times, fresh_seed, head_transforms, latent_noise, plan_face_motion, plan_faces,
-    project_onto_subspace, smooth_noise, validate_timing,
+    NO_BLINK_TAIL, face_seeds, frame_times, fresh_seed, head_transforms, latent_noise, natural_cubic_spline,
+    plan_face_motion, plan_faces, project_onto_subspace, smooth_noise, validate_timing,
 )
 from inversion.common.errors import FaceLatentError
 
@@ -161,3 +161,16 @@ def test_plan_faces_reproducible_and_never_in_step():
     assert plan_faces(0, 0) == []
     s = fresh_seed()
     assert isinstance(s, int) and 0 <= s < 2 ** 31
+
+
+@pytest.mark.parametrize("count", [3, 4, 9])
+def test_natural_cubic_spline_is_scipys(count):
+    """The numpy spline behind smooth_noise is SciPy's natural cubic spline, between the knots and beyond them."""
+    from scipy.interpolate import CubicSpline
+
+    rng = np.random.default_rng(count)
+    knots = np.cumsum(rng.uniform(0.3, 1.2, count))
+    values = rng.standard_normal((count, 3))
+    times = np.linspace(knots[0] - 0.3, knots[-1] + 0.3, 400)
+    expected = CubicSpline(knots, values, axis=0, bc_type="natural")(times)
+    assert np.allclose(natural_cubic_spline(knots, values, times), expected, rtol=0, atol=1e-12)

@@ -282,13 +282,14 @@ def test_motion_model_is_chosen_by_flag_and_reported(shared, workdir):
 
 
 def test_the_warp_runs_without_torch(tmp_path):
-    """The default motion model never imports torch (3 s of start-up): the main job's speed depends on it."""
+    """The default motion model never imports torch (3 s of start-up) or SciPy (0.7 s): the main job's speed
+    depends on it."""
     out = tmp_path / "warp.mp4"
     code = ("import sys\nfrom editor.cli.app import main\ntry:\n"
             f"    main(['animate', 'docs/examples/astronaut.jpg', '--emotion', 'joy', '--duration', '2', '--fps', '10',"
             f" '--seed', '1', '-o', {str(out)!r}])\nexcept SystemExit as stop:\n    assert stop.code == 0, stop.code\n"
-            "print('torch' in sys.modules)")
+            "print('torch' in sys.modules, 'scipy' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[3])
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-1] == "False" and probe_video(out).num_frames == 20
+    assert done.stdout.split()[-2:] == ["False", "False"] and probe_video(out).num_frames == 20
