@@ -115,15 +115,15 @@ def natural_cubic_spline(knots: np.ndarray, values: np.ndarray, times: np.ndarra
     t = np.asarray(times, np.float64)
     h = np.diff(x)
     slopes = np.diff(y, axis=0) / h[:, None]
-    inner = len(x) - 2  # the second derivatives m_1 .. m_{K-2}; m_0 = m_{K-1} = 0
+    # the second derivatives m_1 .. m_{K-2} (m_0 = m_{K-1} = 0) solve a tridiagonal system
     system = np.diag(2.0 * (h[:-1] + h[1:])) + np.diag(h[1:-1], 1) + np.diag(h[1:-1], -1)
     m = np.zeros_like(y)
-    m[1:-1] = np.linalg.solve(system.reshape(inner, inner), 6.0 * np.diff(slopes, axis=0))
-    i = np.clip(np.searchsorted(x, t, side="right") - 1, 0, len(x) - 2)
+    m[1:-1] = np.linalg.solve(system, 6.0 * np.diff(slopes, axis=0))
+    i = np.clip(np.searchsorted(x, t, side="right") - 1, 0, len(x) - 2)  # the piece each time falls in
     a, b = (x[i + 1] - t)[:, None], (t - x[i])[:, None]
-    hi = h[i][:, None]
-    return ((m[i] * a ** 3 + m[i + 1] * b ** 3) / (6.0 * hi) + (y[i] / hi - m[i] * hi / 6.0) * a
-            + (y[i + 1] / hi - m[i + 1] * hi / 6.0) * b)
+    width = h[i][:, None]
+    return ((m[i] * a ** 3 + m[i + 1] * b ** 3) / (6.0 * width) + (y[i] / width - m[i] * width / 6.0) * a
+            + (y[i + 1] / width - m[i + 1] * width / 6.0) * b)
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ def preload_models() -> threading.Thread:
 
     Loading takes about 1.8 s of dlib's own code (the predictor 1.1 s, the HOG detector 0.7 s), most of
     it holding the GIL, so the MTCNN cascade (0.4 s on a 512 px photo) gains little beside it: a cold
-    ``find_faces`` of the astronaut took 1.95-2.05 s so and 2.10-2.12 s loading first. A failure is left
+    ``find_faces`` of the astronaut took 1.95-2.05 s this way, 2.10-2.12 s loading first. A failure is left
     for the first real use to raise in the caller's thread (the loaders are cached only when they succeed).
     """
     thread = threading.Thread(target=_load_quietly, name="dlib-models", daemon=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.interpolate import CubicSpline
 
 from editor.trajectory import (
     NO_BLINK_TAIL, face_seeds, frame_times, fresh_seed, head_transforms, latent_noise, natural_cubic_spline,
@@ -166,8 +167,6 @@ def test_plan_faces_reproducible_and_never_in_step():
 @pytest.mark.parametrize("count", [3, 4, 9])
 def test_natural_cubic_spline_is_scipys(count):
     """The numpy spline behind smooth_noise is SciPy's natural cubic spline, between the knots and beyond them."""
-    from scipy.interpolate import CubicSpline
-
     rng = np.random.default_rng(count)
     knots = np.cumsum(rng.uniform(0.3, 1.2, count))
     values = rng.standard_normal((count, 3))
