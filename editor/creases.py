@@ -23,6 +23,7 @@ darkening in photo coordinates: the compositor moves them with the skin.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -157,7 +158,7 @@ def _sample(field: np.ndarray, points: np.ndarray, box) -> np.ndarray:
             + fy * (1 - fx) * field[i + 1, j] + fy * fx * field[i + 1, j + 1])
 
 
-def compressions(creases: list[Crease], forward: np.ndarray, box) -> np.ndarray:
+def compressions(creases: Sequence[Crease], forward: np.ndarray, box) -> np.ndarray:
     """``[n]``: for each crease, 1 minus the forward map's stretch across it (read ``span`` px either side of
     each of its points), the mean along it. All points are read at once (a frame has a dozen creases)."""
     if not creases:
@@ -177,7 +178,7 @@ def compression_across(crease: Crease, forward: np.ndarray, box) -> float:
     return float(compressions([crease], forward, box)[0])
 
 
-def crease_darkening(creases: list[Crease], forward: np.ndarray, box) -> np.ndarray:
+def crease_darkening(creases: Sequence[Crease], forward: np.ndarray, box) -> np.ndarray:
     """float32 ``[h, w]`` over ``box``: the share each pixel is darkened by its creases in this frame, at
     most :data:`LINE_MAX` (``forward`` the frame's forward expression field ``[h, w, 2]`` over ``box``)."""
     out = np.zeros(forward.shape[:2], np.float32)

@@ -114,7 +114,7 @@ class WarpCompositor:
         # Creases: bounded darkening where the warp compresses skin (J < 1), never inside an opening.
         crease = np.minimum(CREASE_GAIN * np.clip(CREASE_FROM - change, 0.0, None), CREASE_MAX)
         if face.creases:  # and wrinkle lines where the skin across them bunches up
-            crease += crease_darkening(list(face.creases), forward, face.basis.box)
+            crease += crease_darkening(face.creases, forward, face.basis.box)
         crease *= face.skin
         back = invert_field(forward)
         x0, y0 = face.basis.box[:2]

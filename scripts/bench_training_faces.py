@@ -30,25 +30,32 @@ from directions.expression_basis import load_default
 from editor.emotion_spec import parse_emotion_spec
 from editor.trajectory import DEFAULT_INTENSITY
 from editor.warp_compositor import WarpCompositor
-from editor.warp_pipeline import plan_warp_faces
+from editor.warp_pipeline import SIX_EMOTIONS, plan_warp_faces
 from search_targets import training_photos
 
-SIX = ("joy", "fear", "anger", "sadness", "disgust", "surprise")
+
+def judge_probs(image, face, judges) -> np.ndarray:
+    """The two judges' mean probabilities ``[7]`` (:data:`directions.emotions.EMOTIONS`) for ``face`` in ``image``."""
+    return np.mean([j.probs(judges_mod.to_grey(image), face.box) for j in judges], axis=0)
 
 
-def measure(photos, emotion: str, judges, identity, model) -> dict:
-    """One emotion over ``photos`` (``[(RGB uint8, Face)]``): judges' success, mean rise, identity, mean p."""
+def read_photos(photos, judges, identity) -> list:
+    """``[(judges' probabilities, dlib descriptor)]`` of each photo's face as it is: read once, for every emotion."""
+    return [(judge_probs(photo, face, judges), rm.descriptor(identity, photo, face.box)) for photo, face in photos]
+
+
+def measure(photos, before, emotion: str, judges, identity, model) -> dict:
+    """One emotion over ``photos`` (``[(RGB uint8, Face)]``, ``before`` their :func:`read_photos`): judges'
+    success, mean rise, identity, mean p."""
     k, spec = EMOTIONS.index(emotion), parse_emotion_spec(emotion)
     judged, rises, distances, probs = [], [], [], []
-    for photo, face in photos:
+    for (photo, face), (first_p, first_descriptor) in zip(photos, before):
         plan = plan_warp_faces(photo, [face.landmarks68], model, spec, 11, 2.0, 10, DEFAULT_INTENSITY)
         last = WarpCompositor(photo, plan).frame(19)
-        first_p, last_p = (np.mean([j.probs(judges_mod.to_grey(image), face.box) for j in judges], axis=0)
-                           for image in (photo, last))
+        last_p = judge_probs(last, face, judges)
         judged.append(rm.judged(float(first_p[k]), float(last_p[k])))
         rises.append(float(last_p[k] - first_p[k]))
-        distances.append(float(np.linalg.norm(rm.descriptor(identity, photo, face.box)
-                                              - rm.descriptor(identity, last, face.box))))
+        distances.append(float(np.linalg.norm(first_descriptor - rm.descriptor(identity, last, face.box))))
         probs.append(last_p)
     return {"judges": float(np.mean(judged)), "rise": float(np.mean(rises)),
             "identity": float(np.mean(np.array(distances) < 0.5)), "distance": float(np.mean(distances)),
@@ -57,23 +64,24 @@ def measure(photos, emotion: str, judges, identity, model) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--emotions", default=",".join(SIX), help="comma-separated (default: all six)")
+    parser.add_argument("--emotions", default=",".join(SIX_EMOTIONS), help="comma-separated (default: all six)")
     parser.add_argument("--faces", type=int, default=48, help="training faces (default 48)")
     parser.add_argument("--first-row", type=int, default=200, help="first faces128 row (default 200)")
     args = parser.parse_args()
     emotions = [e.strip() for e in args.emotions.split(",") if e.strip()]
-    unknown = [e for e in emotions if e not in SIX]
+    unknown = [e for e in emotions if e not in SIX_EMOTIONS]
     if unknown:
-        parser.error(f"unknown emotion {unknown[0]!r} (one of {', '.join(SIX)})")
+        parser.error(f"unknown emotion {unknown[0]!r} (one of {', '.join(SIX_EMOTIONS)})")
 
     clock = time.perf_counter()
     photos = training_photos(args.faces, args.first_row)
     judges, identity, model = judges_mod.load_judges(), DlibIdentity(), load_default()
+    before = read_photos(photos, judges, identity)
     print(f"faces128 rows {args.first_row}-{args.first_row + args.faces - 1}: {len(photos)} faces found")
     print(f"| emotion | judges | rise | identity | distance | p ({', '.join(EMOTIONS)}) |")
     print("|---|---|---|---|---|---|")
     for emotion in emotions:
-        m = measure(photos, emotion, judges, identity, model)
+        m = measure(photos, before, emotion, judges, identity, model)
         p = " ".join(f"{v:.2f}" for v in m["p"])
         print(f"| {emotion} | {m['judges']:.0%} | {m['rise']:+.3f} | {m['identity']:.0%} | {m['distance']:.3f} | {p} |",
               flush=True)
