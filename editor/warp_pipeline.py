@@ -54,10 +54,10 @@ APEX_AT_DEFAULT = 1.0
 DISTINCTIVENESS = 1.0
 SIX_EMOTIONS = ("joy", "fear", "anger", "sadness", "disgust", "surprise")
 #: Where each emotion's target comes from: the data's, as the bake-off of data and generator decided
-#: (``scripts/bakeoff_targets.py``, docs/BENCHMARKS.md), except fear and sadness, whose FACS prototypes
+#: (``scripts/bakeoff_targets.py``, docs/BENCHMARKS.md), except fear, sadness and disgust, whose FACS prototypes
 #: (:mod:`directions.facs_targets`) the judges read better on training faces, and anger, searched for what
 #: the shipped classifier reads best on training faces (``scripts/search_targets.py``).
-TARGET_SOURCES = {"fear": "facs", "sadness": "facs", "anger": "classifier"}
+TARGET_SOURCES = {"fear": "facs", "sadness": "facs", "disgust": "facs", "anger": "classifier"}
 #: The widest the lips part at the apex, in mouth widths: beyond it a fearful or surprised mouth reads as
 #: a scream, and most of what shows is a synthesised cavity rather than the photo.
 MAX_MOUTH_OPENING = 0.5

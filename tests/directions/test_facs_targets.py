@@ -1,4 +1,4 @@
-"""directions.facs_targets: fear's and sadness's action units, expressed in the expression model's basis."""
+"""directions.facs_targets: fear's, sadness's and disgust's action units, expressed in the expression model's basis."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from directions.expression_basis import load_default
-from directions.facs_targets import facs_target, fear_offsets, sadness_offsets, smile_coefficient, without_smile
+from directions.facs_targets import (
+    disgust_offsets, facs_target, fear_offsets, sadness_offsets, smile_coefficient, without_smile,
+)
 
 MODEL = load_default()
 
@@ -43,7 +45,21 @@ def test_sadness_raises_the_inner_brows_droops_the_lids_and_drops_the_corners():
     np.testing.assert_allclose(moved[27:36], lm[27:36], atol=1e-9)
 
 
-@pytest.mark.parametrize("offsets", [fear_offsets, sadness_offsets])
+def test_disgust_lowers_the_brows_narrows_the_eyes_and_parts_the_lips_with_the_jaw_still():
+    lm = _photo_points()
+    moved = lm + MODEL.displacement(lm, MODEL.target("neutral"), facs_target(MODEL, "disgust"))
+    drop = moved[:, 1] - lm[:, 1]  # px, 90 px between the eye corners; down is +y
+    assert drop[17:27].mean() > 0.5  # brows lowered
+    assert np.linalg.norm(moved[21] - moved[22]) < np.linalg.norm(lm[21] - lm[22])  # drawn together
+    opening = lambda p: (p[[40, 41, 46, 47], 1] - p[[38, 37, 44, 43], 1]).mean()  # noqa: E731
+    assert opening(moved) < opening(lm) - 0.5  # the eyes narrowed
+    assert drop[[61, 62, 63]].mean() < 0 < drop[[65, 66, 67]].mean() - 3.0  # upper lip up, lower lip well down
+    assert abs(drop[8]) < 0.25 * drop[[65, 66, 67]].mean()  # the jaw barely moves: the teeth show
+    assert drop[[48, 54]].mean() > 0  # corners down
+    np.testing.assert_allclose(moved[27:36], lm[27:36], atol=1e-9)
+
+
+@pytest.mark.parametrize("offsets", [fear_offsets, sadness_offsets, disgust_offsets])
 def test_offsets_are_mirror_symmetric(offsets):
     from directions.expression_basis import MIRROR  # noqa: PLC0415
 
@@ -62,7 +78,7 @@ def test_the_smile_coefficient_is_the_mouth_coefficient_that_raises_and_widens_t
     assert moved[[48, 54], 1].mean() < lm[[48, 54], 1].mean() - 2  # and up (px, 90 px between the eye corners)
 
 
-@pytest.mark.parametrize("emotion", ["fear", "sadness"])
+@pytest.mark.parametrize("emotion", ["fear", "sadness", "disgust"])
 def test_a_prototype_takes_a_smiling_face_out_of_its_smile(emotion):
     k = smile_coefficient(MODEL)
     target = facs_target(MODEL, emotion)
@@ -83,6 +99,6 @@ def test_without_smile_moves_only_a_smile_back_to_neutral():
     np.testing.assert_array_equal(without_smile(MODEL, frown), frown)
 
 
-def test_only_fear_and_sadness_have_a_prototype():
+def test_only_fear_sadness_and_disgust_have_a_prototype():
     with pytest.raises(ValueError, match="no FACS prototype"):
         facs_target(MODEL, "joy")
