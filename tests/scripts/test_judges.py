@@ -41,3 +41,26 @@ def test_agreed_faces_are_the_ones_most_annotators_named(shared):
     rows = [r for r in data.indices("PublicTest") if placed[r] >= 0 and share[placed[r]].max() >= judges.AGREED]
     first_joy = next(r for r in rows if share[placed[r]].argmax() == 0)  # EMOTIONS[0] is joy
     assert np.array_equal(faces["joy"][0], data.images[first_joy])
+
+
+def test_blur_band_changes_only_its_band():
+    rng = np.random.default_rng(0)
+    face = rng.integers(0, 256, (48, 48), dtype=np.uint8)
+    out = judges.blur_band(face, (30, 46, 12, 36))
+    inside = np.zeros((48, 48), bool)
+    inside[30:46, 12:36] = True
+    assert out.dtype == np.uint8 and out.shape == face.shape
+    np.testing.assert_array_equal(out[~inside], face[~inside])
+    assert np.abs(out[inside].astype(int) - face[inside]).mean() > 20  # noise blurred away
+    assert out[inside].std() < 0.5 * face[inside].std()
+
+
+def test_the_judges_read_joy_from_the_mouth(shared):
+    """Blurring the mouth's band of real joy faces takes away most of both judges' p(joy), more than any other band."""
+    pytest.importorskip("ai_edge_litert", reason="the judges run with ai-edge-litert: pip install -e '.[bench]'")
+    readings = judges.band_readings(judges.agreed_faces(6)["joy"], judges.load_judges(), "joy")
+    assert set(readings) == {"nothing", *judges.BANDS}
+    mouth = readings["mouth (full width)"]
+    assert np.all(mouth < 0.5 * readings["nothing"])
+    others = np.array([v for name, v in readings.items() if name not in ("nothing", "mouth (full width)")])
+    assert np.all(mouth < others.min(axis=0))
