@@ -3,8 +3,8 @@
     OMP_NUM_THREADS=1 python scripts/bench_training_faces.py [--emotions fear,anger] [--faces 48] [--first-row 200]
 
 The realism benchmark (``scripts/bench_realism.py``) scores the clips of held-out faces; the targets' settings
-(fear's and sadness's FACS units, the eyes' widening, the wrinkle lines) were chosen on training faces instead,
-and this prints how those read. Faces: ``--faces`` faces128 rows from ``--first-row``, pasted and found as
+(fear's, sadness's and disgust's FACS units, the eyes' widening, the wrinkle lines) were chosen on training faces
+instead, and this prints how those read. Faces: ``--faces`` faces128 rows from ``--first-row``, pasted and found as
 ``scripts/search_targets.py`` does (120-200 px on a 300 px grey canvas, seed 0). Each is planned with the
 shipped targets (seed 11, 2 s at 10 fps, the default intensity) and its last frame composited, not encoded.
 
