@@ -13,23 +13,24 @@ import typer.exceptions
 USAGE_ERRORS = tuple({click.exceptions.ClickException, typer.exceptions.TyperException})
 ABORTS = tuple({click.exceptions.Abort, typer.Abort})
 
-_app = typer.Typer(
-    name="facelatent",
-    help="Turn a still photo of people into a short video in which every face performs a chosen emotion.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+_ROOT_HELP = "Turn a still photo of people into a short video in which every face performs a chosen emotion."
 
 
-
-@_app.callback()
 def _root() -> None:
     """Turn a still photo of people into a short video in which every face performs a chosen emotion.
 
     Start with `facelatent animate photo.jpg --emotion joy`; every command has its own --help.
     """
 
+
+def _typer() -> typer.Typer:
+    app = typer.Typer(name="facelatent", help=_ROOT_HELP, no_args_is_help=True, pretty_exceptions_enable=False,
+                      add_completion=False)
+    app.callback()(_root)
+    return app
+
+
+_app = _typer()
 
 # Each module below defines ``register(app)``; the order is the order of --help.
 COMMAND_MODULES = (
@@ -44,23 +45,60 @@ COMMAND_MODULES = (
     "editor.cli.classify",
     "editor.cli.serve",
 )
+#: Every command: the module that registers it and its help's first line, in the order --help lists them.
+#: ``facelatent --help`` (and a bare or unknown word) lists these without importing the modules: six of
+#: them import torch, and the listing took 6-7 s. tests/editor/cli/test_app.py holds each line to the
+#: command's own.
+COMMANDS = {
+    "animate": ("editor.cli.animate", "Animate every face of PHOTO performing an emotion; writes an H.264 video."),
+    "info": ("editor.cli.info",
+             "Print versions, the device that would run, compiled ops, and which models are available."),
+    "detect": ("editor.cli.detect",
+               "Find the faces in PHOTO: boxes, five keypoints and dlib's 68 landmarks, left to right."),
+    "generate": ("editor.cli.generate", "Generate images for seeds, z vectors or w latents (seeds match the official "
+                 "StyleGAN2-ADA generate.py)."),
+    "invert": ("editor.cli.invert",
+               "Invert every face of PHOTO into the generator's latent space and save a latents file."),
+    "classify": ("editor.cli.classify",
+                 "Classify the emotion of faces: crops, photos, videos, or a FER2013 CSV (accuracy)."),
+    "serve": ("editor.cli.serve",
+              "Run the web app: upload a photo, pick faces and an emotion, watch progress, play or download."),
+    "worker": ("editor.cli.serve", "Run jobs of `facelatent serve --broker` from the Redis queue; start as many as "
+               "you like, anywhere."),
+    "ops": ("editor.cli.ops", "The compiled ops (bias_act, upfirdn2d): which kernels built, error, speed."),
+    "assets": ("editor.cli.assets", "Third-party weights (MTCNN, dlib, LPIPS, ImageNet backbones, benchmark "
+               "emotion judges): list and fetch."),
+    "directions": ("editor.cli.directions", "Learn, inspect, evaluate and export emotion directions."),
+}
 
 _REGISTERED: set[str] = set()
 
 
 def register_commands(argv) -> None:
-    """Register the command ``argv`` names (its module alone), or every command when it names none.
+    """Register the module of the command ``argv`` names, or every command's module when it names none.
 
     A command module imports what its command needs (``animate`` with the warp: no torch), so running
-    one command loads only its own module: start-up stays at what that command costs. ``--help`` and
-    unknown words register all, so the listing and typer's suggestions are complete.
+    one command loads only its own module: start-up stays at what that command costs.
     """
     words = [a for a in argv if not a.startswith("-")]
-    wanted = [m for m in COMMAND_MODULES if words and m.rsplit(".", 1)[1] == words[0]] or list(COMMAND_MODULES)
-    for name in COMMAND_MODULES:  # in --help order
+    wanted = {COMMANDS[words[0]][0]} if words and words[0] in COMMANDS else set(COMMAND_MODULES)
+    for name in COMMAND_MODULES:  # in registration order
         if name in wanted and name not in _REGISTERED:
             importlib.import_module(name).register(_app)
             _REGISTERED.add(name)
+
+
+def _listing() -> typer.Typer:
+    """The application as ``facelatent --help`` shows it: every command of :data:`COMMANDS` by its name and help
+    line, none imported. A listed command hands its arguments to the real one (:func:`main`)."""
+    app = _typer()
+    for name, (_, help_line) in COMMANDS.items():
+        def listed(ctx: typer.Context, _name: str = name) -> None:
+            main([_name, *ctx.args])
+
+        app.command(name, help=help_line, add_help_option=False,
+                    context_settings={"ignore_unknown_options": True, "allow_extra_args": True})(listed)
+    return app
 
 
 def _help_command(err) -> str:
@@ -75,11 +113,18 @@ def main(argv=None) -> None:
     """Console-script entry point: usage errors (a bad or missing option value) are one line on
     stderr, ``error: ...``, with exit code 2; the commands' own errors exit 1 (editor.cli.common)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    register_commands(argv)
+    words = [a for a in argv if not a.startswith("-")]
+    if words and words[0] in COMMANDS:
+        register_commands(argv)
+        app = _app
+    else:  # the listing, a bare --help or an unknown word: no command module is imported
+        app = _listing()
     try:
-        code = _app(args=argv, prog_name="facelatent", standalone_mode=False)
+        code = app(args=argv, prog_name="facelatent", standalone_mode=False)
     except USAGE_ERRORS as err:
-        print(f"error: {' '.join(err.format_message().split())} (see `{_help_command(err)}`)", file=sys.stderr)
+        message = " ".join(err.format_message().split())
+        if message:  # a bare `facelatent` has printed the listing already: nothing to add
+            print(f"error: {message} (see `{_help_command(err)}`)", file=sys.stderr)
         sys.exit(getattr(err, "exit_code", 2))
     except ABORTS:
         print("interrupted", file=sys.stderr)
