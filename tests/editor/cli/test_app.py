@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
             f"    main({list(args)!r})\nexcept SystemExit as stop:\n    code = stop.code\n"
             "print('\\nimported', 'torch' in sys.modules, 'scipy' in sys.modules, code)")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                          env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+                          env={**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1"})
 
 
 def test_the_listing_is_every_command_with_its_own_help_line():
