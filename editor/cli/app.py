@@ -32,19 +32,6 @@ def _typer() -> typer.Typer:
 
 _app = _typer()
 
-# Each module below defines ``register(app)``; the order is the order of --help.
-COMMAND_MODULES = (
-    "editor.cli.animate",
-    "editor.cli.info",
-    "editor.cli.detect",
-    "editor.cli.ops",
-    "editor.cli.assets",
-    "editor.cli.generate",
-    "editor.cli.invert",
-    "editor.cli.directions",
-    "editor.cli.classify",
-    "editor.cli.serve",
-)
 #: Every command: the module that registers it and its help's first line, in the order --help lists them.
 #: ``facelatent --help`` (and a bare or unknown word) lists these without importing the modules: six of
 #: them import torch, and the listing took 6-7 s. tests/editor/cli/test_app.py holds each line to the
@@ -70,6 +57,10 @@ COMMANDS = {
                "emotion judges): list and fetch."),
     "directions": ("editor.cli.directions", "Learn, inspect, evaluate and export emotion directions."),
 }
+
+#: The command modules, each defining ``register(app)``, in :data:`COMMANDS`' order (typer lists plain commands
+#: first, then groups: the same order).
+COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 _REGISTERED: set[str] = set()
 
