@@ -78,7 +78,7 @@ _LOWER_LIDS = (40, 41, 46, 47)
 _UPPER_LIP = (49, 50, 51, 52, 53, 61, 62, 63)
 _LOWER_LIP = (55, 56, 57, 58, 59, 65, 66, 67)
 _CORNERS = (48, 54, 60, 64)
-_LOWER_LIP_AND_JAW = (55, 56, 57, 58, 59, 65, 66, 67, 5, 6, 7, 8, 9, 10, 11)
+_LOWER_LIP_AND_JAW = _LOWER_LIP + (5, 6, 7, 8, 9, 10, 11)
 
 
 def _scales(mean_shape: np.ndarray) -> tuple[float, float]:
@@ -105,7 +105,7 @@ def fear_offsets(mean_shape: np.ndarray, units: dict = FEAR_UNITS) -> np.ndarray
     out[list(_UPPER_LIDS), 1] -= units["upper_lid"] * eye_height
     out[[48, 60], 0] -= units["stretch"] * iod
     out[[54, 64], 0] += units["stretch"] * iod
-    out[[48, 54, 60, 64], 1] += 0.02 * iod  # stretched lips pull the corners a little down
+    out[list(_CORNERS), 1] += 0.02 * iod  # stretched lips pull the corners a little down
     out[list(_LOWER_LIP_AND_JAW), 1] += units["jaw"] * iod
     return out
 
@@ -117,9 +117,9 @@ def sadness_offsets(mean_shape: np.ndarray, units: dict = SADNESS_UNITS) -> np.n
     inner = units["inner_brow"]
     _move_brows(out, lambda share: (0.01 * (1.0 - share) - inner * share * share) * iod, units["together"] * iod)
     out[list(_UPPER_LIDS), 1] += units["upper_lid"] * eye_height
-    out[[48, 54, 60, 64], 1] += units["corners"] * iod
+    out[list(_CORNERS), 1] += units["corners"] * iod
     out[[49, 53], 1] += 0.5 * units["corners"] * iod
-    out[[55, 56, 57, 58, 59, 65, 66, 67], 1] -= units["chin"] * iod
+    out[list(_LOWER_LIP), 1] -= units["chin"] * iod
     return out
 
 

@@ -165,16 +165,23 @@ def fer2013_accuracy(count: int = 500) -> None:
     print(f"shipped classifier: {np.mean(preds == labels):.1%} on the same faces")
 
 
-def agreed_faces(per_emotion: int) -> dict:
-    """``{emotion: uint8 [n, 48, 48]}``: up to ``per_emotion`` PublicTest faces per emotion (neutral too) on
-    which at least 7 of 10 FER+ annotators agree, in file order."""
-    from directions.emotions import EMOTIONS  # noqa: PLC0415
+def fer_with_votes() -> tuple:
+    """``(data, placed, share, usable)``: FER2013 (:func:`directions.fer2013.read_fer2013`), each row's FER+ vote row
+    (``placed[row]``, -1 where none; :func:`directions.fer2013.align_ferplus`) and the votes' shares and usable
+    mask (``FerPlusVotes.distributions``, indexed by vote row)."""
     from directions.fer2013 import align_ferplus, read_fer2013, read_ferplus_votes  # noqa: PLC0415
 
     data = read_fer2013(SHARED / "data" / "fer2013" / "fer2013.csv.gz")
     votes = read_ferplus_votes(SHARED / "data" / "fer2013" / "ferplus_votes.csv")
-    placed = align_ferplus(data, votes)
-    share, usable = votes.distributions()
+    return (data, align_ferplus(data, votes), *votes.distributions())
+
+
+def agreed_faces(per_emotion: int) -> dict:
+    """``{emotion: uint8 [n, 48, 48]}``: up to ``per_emotion`` PublicTest faces per emotion (neutral too) on
+    which at least 7 of 10 FER+ annotators agree, in file order."""
+    from directions.emotions import EMOTIONS  # noqa: PLC0415
+
+    data, placed, share, usable = fer_with_votes()
     chosen: dict = {e: [] for e in EMOTIONS}
     for row in data.indices("PublicTest"):
         vote = placed[row]
@@ -226,12 +233,8 @@ def reliance(emotion: str, share: float = 0.6) -> None:
     """Print :func:`band_readings` on every FER2013 face (all splits) with at least ``share`` of its FER+ votes for
     ``emotion``: where a judge's reading falls most is what it reads the emotion from."""
     from directions.emotions import EMOTIONS  # noqa: PLC0415
-    from directions.fer2013 import align_ferplus, read_fer2013, read_ferplus_votes  # noqa: PLC0415
 
-    data = read_fer2013(SHARED / "data" / "fer2013" / "fer2013.csv.gz")
-    votes = read_ferplus_votes(SHARED / "data" / "fer2013" / "ferplus_votes.csv")
-    placed = align_ferplus(data, votes)
-    shares, usable = votes.distributions()
+    data, placed, shares, usable = fer_with_votes()
     k = EMOTIONS.index(emotion)
     faces = [data.images[row] for row in range(len(data.images))
              if placed[row] >= 0 and usable[placed[row]] and shares[placed[row]][k] >= share]

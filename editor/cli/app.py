@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Optional
 
 import click
 import typer
@@ -65,14 +66,20 @@ COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values())
 _REGISTERED: set[str] = set()
 
 
+def command_named(argv) -> Optional[str]:
+    """The command ``argv``'s first word names (a key of :data:`COMMANDS`), or None (no word, or an unknown one)."""
+    words = [a for a in argv if not a.startswith("-")]
+    return words[0] if words and words[0] in COMMANDS else None
+
+
 def register_commands(argv) -> None:
     """Register the module of the command ``argv`` names, or every command's module when it names none.
 
     A command module imports what its command needs (``animate`` with the warp: no torch), so running
     one command loads only its own module: start-up stays at what that command costs.
     """
-    words = [a for a in argv if not a.startswith("-")]
-    wanted = {COMMANDS[words[0]][0]} if words and words[0] in COMMANDS else set(COMMAND_MODULES)
+    named = command_named(argv)
+    wanted = {COMMANDS[named][0]} if named else set(COMMAND_MODULES)
     for name in COMMAND_MODULES:  # in registration order
         if name in wanted and name not in _REGISTERED:
             importlib.import_module(name).register(_app)
@@ -104,8 +111,7 @@ def main(argv=None) -> None:
     """Console-script entry point: usage errors (a bad or missing option value) are one line on
     stderr, ``error: ...``, with exit code 2; the commands' own errors exit 1 (editor.cli.common)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    words = [a for a in argv if not a.startswith("-")]
-    if words and words[0] in COMMANDS:
+    if command_named(argv):
         register_commands(argv)
         app = _app
     else:  # the listing, a bare --help or an unknown word: no command module is imported
