@@ -210,7 +210,8 @@ def _judged_pasted(judges, face: np.ndarray) -> np.ndarray:
 
 
 def blur_band(face: np.ndarray, box) -> np.ndarray:
-    """A uint8 48 px face with the band ``box`` ``(y0, y1, x0, x1)`` replaced by its Gaussian blur (:data:`BAND_BLUR`)."""
+    """A uint8 48 px face with the band ``box`` ``(y0, y1, x0, x1)`` replaced by its Gaussian blur
+    (:data:`BAND_BLUR`)."""
     y0, y1, x0, x1 = box
     blurred = cv2.GaussianBlur(face.astype(np.float32), (0, 0), BAND_BLUR)
     out = face.copy()
