@@ -30,9 +30,11 @@ import numpy as np
 from editor.creases import crease_darkening
 from editor.deformation import source_points
 from editor.face_layers import INNER_LIPS, LEFT_EYE, RIGHT_EYE, Layer, eye_outline, polygon_mask, smooth_outline
+from editor.expression_motion import REGIONS
 from editor.keypoint_warp import area_change, combine_fields, invert_field
 from editor.masks import transform_points
 from editor.resampling import RADIUS, upsample
+from editor.smile_folds import relaxed_share
 from editor.warp_face import WarpFace
 
 #: Creases: darkening per unit of skin compression beyond CREASE_FROM (J below it), and at most this
@@ -100,9 +102,10 @@ class WarpCompositor:
         """``[2, h, w]``: for every frame pixel of face k's head box, the photo point before the expression."""
         return np.stack(source_points(*self.grids[k], self.weights[k], head))
 
-    def _displacement(self, k: int, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _displacement(self, k: int, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """Face k over its head box: (backward displacement ``[h, w, 2]``, pre-head points ``[2, h, w]``,
-        crease darkening ``[h, w]`` in [0, CREASE_MAX + creases.LINE_MAX])."""
+        crease darkening ``[h, w]`` in [0, CREASE_MAX + creases.LINE_MAX], the grey levels its relaxed
+        smile folds take away ``[h, w, 3]`` or None, :mod:`editor.smile_folds`)."""
         face = self.faces[k]
         pre = self._pre_head(k, face.head[index])
         forward = combine_fields(face.fields, face.plan.coefficients[index])
@@ -121,8 +124,13 @@ class WarpCompositor:
         expression = cv2.remap(back, pre[0] - x0, pre[1] - y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         source = (pre[0] + expression[..., 0] - x0, pre[1] + expression[..., 1] - y0)
         crease = cv2.remap(crease.astype(np.float32), *source, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        relaxed = None
+        share = relaxed_share(face.smile_drop, float(face.plan.coefficients[index, REGIONS.index("mouth")]))
+        if face.fold is not None and share > 0:
+            relief = face.fold.over_box(back.shape[:2]) * np.float32(share)
+            relaxed = cv2.remap(relief, *source, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         gx, gy = self.grids[k]
-        return np.stack([pre[0] - gx, pre[1] - gy], axis=-1) + expression, pre, crease
+        return np.stack([pre[0] - gx, pre[1] - gy], axis=-1) + expression, pre, crease, relaxed
 
     def frame(self, index: int) -> np.ndarray:
         """The uint8 frame ``index``."""
@@ -144,6 +152,13 @@ class WarpCompositor:
                                borderMode=cv2.BORDER_REFLECT)
             x0, y0, x1, y1 = box
             np.copyto(out[y0:y1, x0:x1], warped, where=np.any(total != 0, axis=-1, keepdims=True))
+        for k in moving:
+            relaxed = fields[k][3]
+            if relaxed is not None:
+                x0, y0, x1, y1 = self.faces[k].head_box
+                region = out[y0:y1, x0:x1]
+                np.copyto(region, np.clip(np.rint(region - relaxed), 0, 255).astype(np.uint8),
+                          where=np.any(relaxed != 0, axis=-1, keepdims=True))
         for k in moving:
             crease = fields[k][2]
             rows, cols = np.flatnonzero(crease.any(axis=1)), np.flatnonzero(crease.any(axis=0))

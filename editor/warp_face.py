@@ -24,6 +24,7 @@ from editor.keypoint_warp import SplineBasis, area_change, combine_fields, ellip
 from editor.masks import face_outline
 from editor.mouth_interior import mouth_layers, visible_interior_lips
 from editor.photo_softness import softness
+from editor.smile_folds import FoldRelief, fold_relief
 
 WINDOW_INNER, WINDOW_OUTER, ANCHOR_RING = 1.05, 1.4, 1.45
 #: How far below the chin the face's ellipse reaches, in chin-to-brow distances.
@@ -114,6 +115,8 @@ class WarpFace:
     closed: tuple[tuple[int, int, int, int], np.ndarray]
     skin: np.ndarray
     creases: tuple[Crease, ...] = ()
+    fold: FoldRelief | None = None
+    smile_drop: float = 0.0
 
     def moving(self, index: int) -> bool:
         return bool(np.any(self.plan.coefficients[index] != 0) or not np.array_equal(self.head[index], np.eye(3)))
@@ -179,10 +182,13 @@ def head_weights(photo_shape, landmarks: np.ndarray) -> tuple[tuple[int, int, in
     return box, falloff_weights(region, HEAD_FALLOFF * width)
 
 
-def prepare_warp_face(photo: np.ndarray, landmarks: np.ndarray, plan: ExpressionPlan, head: np.ndarray) -> WarpFace:
+def prepare_warp_face(photo: np.ndarray, landmarks: np.ndarray, plan: ExpressionPlan, head: np.ndarray,
+                      smile_drop: float = 0.0) -> WarpFace:
     """Fit the face's spline, bound its plan against folds and build its layers (once per face).
 
-    ``head`` ``[T, 3, 3]`` photo -> frame head motion (:func:`editor.trajectory.head_transforms`).
+    ``head`` ``[T, 3, 3]`` photo -> frame head motion (:func:`editor.trajectory.head_transforms`);
+    ``smile_drop`` the share of a full smile the plan's mouth takes away at its apex (0 where it adds one),
+    before the fold bound, which cuts it with the rest (:mod:`editor.smile_folds`).
     """
     lm = visible_interior_lips(photo, landmarks)
     ellipse = FaceEllipse.of(lm)
@@ -191,12 +197,14 @@ def prepare_warp_face(photo: np.ndarray, landmarks: np.ndarray, plan: Expression
     controls, selection = control_points(lm)
     basis = SplineBasis.fit(controls, ellipse.points(ANCHOR_RING, ANCHORS), box, window)
     skin = skin_mask(basis, lm)
-    plan, fields, jacobian = bound_expression(plan, basis, selection, lm, skin)
+    bounded, fields, jacobian = bound_expression(plan, basis, selection, lm, skin)
     head_box, weights = head_weights(photo.shape, lm)
     soft = softness(photo, lm)
     cavity, jaw_mouth, upper_teeth = mouth_layers(photo, lm, soft)
     layers = {"right_eye": eye_layer(photo, lm[list(RIGHT_EYE)], soft),
               "left_eye": eye_layer(photo, lm[list(LEFT_EYE)], soft),
               "mouth": cavity, "jaw": jaw_mouth, "teeth": upper_teeth}
-    return WarpFace(lm, plan, basis, fields, head_box, weights, np.asarray(head, np.float64), layers, jacobian,
-                    closed_openings(photo, lm), skin, tuple(face_creases(lm, box, soft)))
+    drop = max(float(smile_drop), 0.0) * bounded.scale / plan.scale if plan.scale else 0.0
+    return WarpFace(lm, bounded, basis, fields, head_box, weights, np.asarray(head, np.float64), layers, jacobian,
+                    closed_openings(photo, lm), skin, tuple(face_creases(lm, box, soft)),
+                    fold_relief(photo, lm, box) if drop > 0 else None, drop)

@@ -35,12 +35,13 @@ from typing import Optional, Sequence
 import numpy as np
 
 from directions.expression_basis import ExpressionBasis, load_default, load_targets
-from directions.facs_targets import facs_target
+from directions.facs_targets import facs_target, smile_coefficient
 from editor.animate_job import (
     AnimateOptions, AnimateResult, Progress, check_options, detect_and_shrink, no_progress, shrink_latents, too_small,
 )
 from editor.emotion_spec import EmotionSpec
-from editor.expression_motion import ExpressionPlan, plan_expression, size_factor
+from editor.expression_motion import REGIONS, ExpressionPlan, plan_expression, size_factor
+from editor.smile_folds import relaxing_share
 from editor.trajectory import DEFAULT_INTENSITY, ONSET_RANGE, head_transforms
 from editor.video import encode_frames
 from editor.warp_compositor import WarpCompositor
@@ -168,6 +169,17 @@ def expression_regions(model: ExpressionBasis, landmarks: np.ndarray, spec: Emot
     return amount * regions
 
 
+def smile_lost(model: ExpressionBasis, landmarks: np.ndarray, mouth: np.ndarray) -> float:
+    """The share of a full smile (joy's target from neutral, along :func:`directions.facs_targets.
+    smile_coefficient`) that the mouth's displacement ``mouth`` ``[68, 2]`` (photo px) takes away from the
+    face; negative where it adds to its smile."""
+    k = smile_coefficient(model)
+    full = float(model.target("joy")[k] - model.target("neutral")[k])
+    lm = np.asarray(landmarks, np.float64)
+    before, after = model.project(lm)[k], model.project(lm + mouth)[k]
+    return float((before - after) * model.shrink[k] / full) if full else 0.0
+
+
 def carry_skin(regions: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """``[R, 68, 2]`` region displacements with :data:`SKIN_CARRY`'s landmarks moved by their share of the
     mean motion of the landmarks they follow, region by region, where that motion goes down the face (from
@@ -248,7 +260,8 @@ def plan_warp_faces(photo: np.ndarray, landmarks: Sequence[np.ndarray], model: E
             if all(not abs(half - f.plan.half_strength_time()) < MIN_GAP for f in faces):
                 break
         head = head_transforms(plan.head, lm[17:68].mean(axis=0), float(np.linalg.norm(lm[16] - lm[0])))
-        faces.append(prepare_warp_face(photo, lm, plan, head))
+        lost = smile_lost(model, lm, plan.patterns[REGIONS.index("mouth")]) * relaxing_share(spec.as_dict())
+        faces.append(prepare_warp_face(photo, lm, plan, head, smile_drop=lost))
     return faces
 
 
