@@ -123,3 +123,15 @@ def test_frames_show_the_fold_lighter_as_the_smile_goes_and_the_photo_bit_for_bi
     outside[y0:y1, x0:x1] = False
     assert not np.any(change[outside])
     assert np.array_equal(WarpCompositor(photo, [face]).frame(0), photo)
+
+
+def test_a_smiling_face_cut_by_the_photos_edge_relaxes_what_of_its_folds_lies_inside():
+    smile = smiling(face_landmarks(centre=(25.0, 110.0)))  # its right half beyond the left edge
+    photo = photo_with_folds(smile)
+    face = plan(smile, "fear", photo)
+    assert face.fold is not None and face.basis.box[0] == 0
+    last = len(face.plan.times) - 1
+    frame = WarpCompositor(photo, [face]).frame(last)
+    plain = WarpCompositor(photo, [dataclasses.replace(face, fold=None, smile_drop=0.0)]).frame(last)
+    assert frame.shape == photo.shape and frame.astype(np.int32).sum() > plain.astype(np.int32).sum()
+    assert np.array_equal(WarpCompositor(photo, [face]).frame(0), photo)
