@@ -6,14 +6,15 @@ The warp moves the corners in and down when a smiling face is asked for another 
 photo's cheek shading stays where it was, and the fold that bordered the smile is left as a lump
 beside a mouth that no longer smiles. Where a real face un-smiles the fold flattens.
 
-:func:`fold_relief` takes the fold's shading from the photo once per face: along each nasolabial line
-(:func:`fold_lines`) a band of the photo's relief at the fold's scale, the photo
-smoothed by the grain's scale (:data:`GRAIN_SIGMA`, so pores and the photo's grain stay) less its
-large-scale shading (:data:`SHADING_SIGMA`, a normalised Gaussian over skin only: lips and nostrils do
-not bleed into it). A frame subtracts a share of it, the share of the smile the face has lost by then
+:func:`fold_relief` takes the fold's shading from the photo once per face: along each fold's line
+(:func:`fold_lines`) a band of the photo's relief at the fold's scale, the photo smoothed by the grain's
+scale (:data:`GRAIN_SIGMA`, so pores and the photo's grain stay) less its large-scale shading
+(:data:`SHADING_SIGMA`, a normalised Gaussian over skin only: lips and nostrils do not bleed into it).
+Relief deeper than any fold (:data:`STRONG_RELIEF`: a moustache, a beard's edge) is left out with what lies
+near it. A frame subtracts a share of the relief, the share of the smile the face has lost by then
 (:attr:`editor.warp_face.WarpFace.smile_drop` times the mouth's weight in that frame) up to
-:data:`RELAX_MAX`, moved with the skin like the creases. At rest, or for a face that smiles more,
-nothing changes.
+:data:`RELAX_MAX`, moved with the skin like the creases. At rest, for a face that smiles more, and for
+emotions that deepen the furrow (:data:`FURROW_DEEPENERS`), nothing changes.
 
 Coordinates: photo pixels (x right, y down); the relief is float32 ``[h, w, 3]`` in grey levels over
 rows and columns of a box ``(x0, y0, x1, y1)`` (x1/y1 exclusive), the face's spline box.
@@ -33,6 +34,9 @@ from editor.face_layers import polygon_mask
 #: nasolabial deepener for sadness): a face asked for them keeps its folds. On this project's realism
 #: benchmark, relaxing them (0.6 of the relief) took sadness from 88 to 75 % of faces (docs/BENCHMARKS.md).
 FURROW_DEEPENERS = ("sadness", "disgust")
+#: The fold's line, in eye distances along the face's axes (outwards, down): from beside the nose's wing
+#: (landmarks 31 / 35), bending outwards, to below and outside the mouth's corner (48 / 54).
+FOLD_TOP, FOLD_BEND, FOLD_LOW = (0.08, -0.1), 0.06, (0.12, 0.25)
 #: The fold band's Gaussian half-width across its line, in eye distances.
 BAND_SIGMA = 0.12
 #: The fold's shading is what lies between these scales (eye distances; the grain's at least 0.8 px).
@@ -61,11 +65,6 @@ class FoldRelief:
         out = np.zeros(tuple(shape) + (3,), np.float32)
         out[self.rows, self.cols] = self.relief
         return out
-
-
-#: The fold's line, in eye distances along the face's axes (outwards, down): from beside the nose's wing
-#: (landmarks 31 / 35), bending outwards, to below and outside the mouth's corner (48 / 54).
-FOLD_TOP, FOLD_BEND, FOLD_LOW = (0.08, -0.1), 0.06, (0.12, 0.25)
 
 
 def fold_lines(landmarks: np.ndarray) -> list[np.ndarray]:
