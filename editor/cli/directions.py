@@ -17,21 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import numpy as np
-import torch
 import typer
 
-from directions.classifier import EmotionClassifier
-from directions.direction_file import direction_set_from_fits, export_interfacegan, load_directions, save_directions
 from directions.emotions import EMOTIONS, TARGET_EMOTIONS
-from directions.latent_sources import (
-    check_one_source, dataset_faces, labelled_latents_from_dataset, labelled_latents_from_file,
-    labelled_latents_from_samples, load_eval_latents, make_projector_encode,
-)
 from editor.cli.common import (
     DeviceOption, GeneratorOption, JsonOption, check_seed, handle_user_errors, info, progress_bar,
 )
-from inversion.checkpoints import generator_identity, load_generator
-from inversion.common.devices import pick_device
 from inversion.common.errors import FaceLatentError
 from inversion.common.output_files import check_output_file, check_output_folder
 
@@ -72,17 +63,32 @@ def parse_strengths(text: str) -> list[float]:
     return values
 
 
+# torch, the networks and the direction files load in the functions below, not with the module:
+# `directions --help` need not wait for them.
+
+
 def _load_generator(path, device):
+    from inversion.checkpoints import generator_identity, load_generator  # noqa: PLC0415
+    from inversion.common.devices import pick_device  # noqa: PLC0415
+
     G = load_generator(path, pick_device(device))
     return G, generator_identity(G)
 
 
 def _load_classifier(path, device):
+    from directions.classifier import EmotionClassifier  # noqa: PLC0415
+    from inversion.common.devices import pick_device  # noqa: PLC0415
+
     return EmotionClassifier.load(path, pick_device(device))
 
 
 def _labelled_latents(dataset, samples, latents_file, G, identity, options) -> LabelledLatents:
     """The one source given on the command line, with its progress bar (see :mod:`directions.latent_sources`)."""
+    from directions.latent_sources import (  # noqa: PLC0415
+        check_one_source, dataset_faces, labelled_latents_from_dataset, labelled_latents_from_file,
+        labelled_latents_from_samples, make_projector_encode,
+    )
+
     check_one_source(dataset, samples, latents_file)
     if latents_file is not None:
         return labelled_latents_from_file(latents_file, identity)
@@ -133,6 +139,9 @@ def train(
     device: DeviceOption = "auto",
 ) -> None:
     """Fit emotion directions for a generator and write them with their metadata."""
+    import torch  # noqa: PLC0415
+
+    from directions.direction_file import direction_set_from_fits, save_directions  # noqa: PLC0415
     from directions.fitting import METHODS, SPACES, fit_emotion_directions, parse_layers  # noqa: PLC0415 (scipy: ~1 s of start-up)
     from directions.labelled_latents import save_labelled_latents  # noqa: PLC0415 (scipy: ~1 s of start-up)
 
@@ -187,6 +196,8 @@ def summary(d) -> str:
 @handle_user_errors
 def show(file: Annotated[Path, typer.Argument(help="Direction file (.pt).")], as_json: JsonOption = False) -> None:
     """Summarise a direction file: generator, space, and per emotion the method, accuracy and strength."""
+    from directions.direction_file import load_directions  # noqa: PLC0415
+
 
     d = load_directions(file)
     if not as_json:
@@ -219,6 +230,9 @@ def evaluate(
     device: DeviceOption = "auto",
 ) -> None:
     """Edit generator samples (or given faces) along each direction; report classifier success and identity drift."""
+    from directions.direction_file import load_directions  # noqa: PLC0415
+    from directions.latent_sources import load_eval_latents  # noqa: PLC0415
+
     from directions.evaluation import DlibIdentity, evaluate_directions, format_table  # noqa: PLC0415 (scipy: ~1 s of start-up)
 
     levels = parse_strengths(strengths)
@@ -241,6 +255,8 @@ def evaluate(
 def export(file: Annotated[Path, typer.Argument(help="Direction file (.pt).")],
            out_dir: Annotated[Path, typer.Argument(help="Folder for the InterFaceGAN .npy boundaries.")]) -> None:
     """Write one InterFaceGAN boundary per emotion: <emotion>_<w|wp>_boundary.npy, float32 [1, D]."""
+    from directions.direction_file import export_interfacegan, load_directions  # noqa: PLC0415
+
 
     check_output_folder(out_dir, "OUT_DIR")
     for path in export_interfacegan(load_directions(file), out_dir):

@@ -14,20 +14,19 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import numpy as np
-import torch
 import typer
 from PIL import Image
 
 from editor.cli.common import DeviceOption, GeneratorOption, SeedOption, handle_user_errors, info
 from editor.preview import contact_sheet
-from inversion.checkpoints import load_generator
-from inversion.common.devices import pick_device
 from inversion.common.errors import FaceLatentError
 from inversion.common.output_files import atomic_open, check_output_file, check_output_folder
-from inversion.networks.synthesis import NOISE_MODES, class_label, official_uint8, synthesize_images, z_from_seeds
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_IMAGES = 100_000
 
@@ -111,6 +110,8 @@ def _write(output: Path, kind: str, images: torch.Tensor, names: list[str]) -> N
         with atomic_open(output) as handle:
             np.save(handle, array)
         return
+    from inversion.networks.synthesis import official_uint8  # noqa: PLC0415 (torch, as in generate)
+
     pixels = official_uint8(images)
     if kind == "png":
         columns = math.ceil(math.sqrt(len(pixels)))
@@ -136,6 +137,12 @@ def generate(
     class_idx: Annotated[Optional[int], typer.Option("--class", help="Class index, for conditional generators.")] = None,
 ) -> None:
     """Generate images for seeds, z vectors or w latents (seeds match the official StyleGAN2-ADA generate.py)."""
+    # torch and the networks load here, not with the module: `generate --help` need not wait for them.
+    from inversion.checkpoints import load_generator  # noqa: PLC0415
+    from inversion.common.devices import pick_device  # noqa: PLC0415
+    from inversion.networks.synthesis import (  # noqa: PLC0415
+        NOISE_MODES, class_label, synthesize_images, z_from_seeds,
+    )
 
     if sum(x is not None for x in (seeds, z, w)) != 1:
         raise FaceLatentError("give exactly one of --seeds, --z or --w")

@@ -6,15 +6,10 @@ import platform
 
 import cv2
 import numpy
-import torch
 import typer
 
-from cuda_ops.diagnostics import kernel_status
-from directions.classifier import DEFAULT_MODEL_DIR as CLASSIFIER_DIR
-from directions.default_directions import DEFAULT_DIR as DIRECTIONS_DIR
 from editor.cli.common import handle_user_errors
 from inversion.assets.resolver import ASSETS, find_asset
-from inversion.checkpoints.loader import DEFAULT_GENERATOR_DIR
 
 
 def register(app: typer.Typer) -> None:
@@ -22,11 +17,15 @@ def register(app: typer.Typer) -> None:
 
 
 def _versions() -> list[tuple[str, str]]:
+    import torch  # noqa: PLC0415 (here and below: `info --help` need not wait for torch)
+
     return [("python", platform.python_version()), ("torch", torch.__version__),
             ("numpy", numpy.__version__), ("opencv", cv2.__version__)]
 
 
 def _device_line() -> str:
+    import torch  # noqa: PLC0415
+
     if torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(0)})"
     return "cpu (no CUDA GPU found)"
@@ -37,11 +36,16 @@ def _ops_lines(build: bool) -> list[tuple[str, str]]:
 
     if not build:
         return [("ops", "not checked (add --ops to build and check the compiled kernels)")]
+    from cuda_ops.diagnostics import kernel_status  # noqa: PLC0415
     return [(f"ops {kind}", ("built" if row["available"] else "unavailable") + f" ({row['detail']})")
             for kind, row in kernel_status().items()]
 
 
 def _model_lines() -> list[tuple[str, str]]:
+    from directions.classifier import DEFAULT_MODEL_DIR as CLASSIFIER_DIR  # noqa: PLC0415
+    from directions.default_directions import DEFAULT_DIR as DIRECTIONS_DIR  # noqa: PLC0415
+    from inversion.checkpoints.loader import DEFAULT_GENERATOR_DIR  # noqa: PLC0415
+
     rows = []
     for label, folder in (("default generator", DEFAULT_GENERATOR_DIR),
                           ("default directions", DIRECTIONS_DIR),

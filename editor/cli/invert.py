@@ -31,12 +31,7 @@ from editor.cli.common import (
     DeviceOption, GeneratorOption, JsonOption, SeedOption, handle_user_errors, info, parse_faces, progress_bar,
 )
 from editor.preview import write_png as write
-from inversion.checkpoints import load_generator
-from inversion.common.devices import pick_device
-from inversion.projection.encoder import encoder_for
 from inversion.common.images import read_photo
-from inversion.latents_file import export_projected_w, save_latents
-from inversion.projection.lpips import LPIPS
 from inversion.common.output_files import check_output_file, check_output_folder
 
 # Defaults measured in docs/BENCHMARKS.md (Inversion): from the encoder's start, 100 VGG16 steps take
@@ -113,7 +108,13 @@ def invert(
     json_out: JsonOption = False,
 ) -> None:
     """Invert every face of PHOTO into the generator's latent space and save a latents file."""
-    from inversion.photo_inversion import InversionSettings, faces_to_invert, invert_photo  # noqa: PLC0415 (scipy: ~1 s of start-up)
+    # torch, the networks and SciPy load here, not with the module: `invert --help` need not wait for them.
+    from inversion.checkpoints import load_generator  # noqa: PLC0415
+    from inversion.common.devices import pick_device  # noqa: PLC0415
+    from inversion.latents_file import export_projected_w, save_latents  # noqa: PLC0415
+    from inversion.photo_inversion import InversionSettings, faces_to_invert, invert_photo  # noqa: PLC0415
+    from inversion.projection.encoder import encoder_for  # noqa: PLC0415
+    from inversion.projection.lpips import LPIPS  # noqa: PLC0415
     out = output or default_output(photo)
     check_outputs(out, export, save_reconstruction, "-o" if output is not None else "the output")
     torch_device = pick_device(device)

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from cuda_ops.diagnostics import benchmark_ops, check_ops
 from editor.cli.common import JsonOption, handle_user_errors, info
 
 ops_app = typer.Typer(help="The compiled ops (bias_act, upfirdn2d): which kernels built, error, speed.",
@@ -26,6 +25,8 @@ def _fmt_error(value) -> str:
 @handle_user_errors
 def check(json_out: JsonOption = False) -> None:
     """Build (or load from the cache) the kernels; print which one runs and its max abs error vs the reference."""
+
+    from cuda_ops.diagnostics import check_ops  # noqa: PLC0415 (torch: --help need not wait for it)
 
     info("loading the compiled ops (the first run builds them: a minute or two)...")
     report = check_ops()
@@ -52,6 +53,8 @@ def bench(
     json_out: JsonOption = False,
 ) -> None:
     """Time each implementation on [N, C, res, res] float32 tensors, relative to the reference."""
+
+    from cuda_ops.diagnostics import benchmark_ops  # noqa: PLC0415 (torch: --help need not wait for it)
 
     info("loading the compiled ops (the first run builds them: a minute or two)...")
     rows = benchmark_ops(batch=batch, channels=channels, res=res, repeats=repeats, backward=backward)
