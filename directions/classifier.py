@@ -32,52 +32,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from directions.classifier_config import (  # noqa: F401 (VIEW_SETS, describe_view_sets: this module's API too)
+    DEFAULT_MODEL_DIR, VIEW_SETS, describe_view_sets, view_members, view_offsets,
+)
 from directions.emotions import EMOTIONS
 from inversion.common.errors import CheckpointError, FaceLatentError, ImageReadError
 
-#: Where the shipped classifier lives (weights.pt, config.json, MODEL_CARD.md).
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "classifier"
-
 #: The architecture trained by scripts/train_classifier.py (the shipped config.json repeats it).
 DEFAULT_ARCH = {"widths": [32, 64, 128, 256], "blocks": [0, 1, 2, 1], "dropout": 0.4}
-
-#: Test-time view sets: name → the config key holding its crop shifts.
-VIEW_SETS = {"fast": "tta_offsets", "accurate": "accurate_offsets"}
-
-
-def view_offsets(config: dict, views: str = "fast") -> tuple[str, list[tuple[int, int]]]:
-    """``(name of the set used, its crop shifts (dy, dx))`` for ``views`` in :data:`VIEW_SETS`.
-
-    "accurate" falls back to "fast" when the config has no ``accurate_offsets``; the fast set
-    defaults to the centre only. Anything else raises :class:`FaceLatentError`.
-    """
-    if views not in VIEW_SETS:
-        raise FaceLatentError(f"unknown classifier view set '{views}': choose one of {', '.join(VIEW_SETS)}")
-    if VIEW_SETS[views] not in config:
-        views = "fast"
-    return views, [(int(o[0]), int(o[1])) for o in config.get(VIEW_SETS[views], [[0, 0]])]
-
-
-def describe_view_sets(config: dict) -> dict[str, dict]:
-    """What a model folder's config says of each view set it has: ``{name: {"views": V, "accuracy":
-    PrivateTest accuracy or None, "ms_per_face": measured at export or None}}`` (fast first)."""
-    out = {}
-    for name, metrics_key in (("fast", "metrics"), ("accurate", "metrics_accurate")):
-        if name == "accurate" and VIEW_SETS[name] not in config:
-            continue
-        private = config.get(metrics_key, {}).get("PrivateTest", {})
-        out[name] = {"views": 2 * len(view_offsets(config, name)[1]), "networks": len(_members(config, name)) + 1,
-                     "accuracy": private.get("accuracy"), "ms_per_face": config.get("ms_per_face", {}).get(name)}
-    return out
-
-
-def _members(config: dict, views: str) -> list[dict]:
-    """The extra networks (``{"weights": file name, "arch": {…}}``) a view set averages with weights.pt:
-    the config's ``accurate_members`` for the accurate set (when it has ``accurate_offsets``), none else."""
-    if views != "accurate" or VIEW_SETS["accurate"] not in config:
-        return []
-    return list(config.get("accurate_members", []))
-
 
 def _conv_bn(cin: int, cout: int, stride: int = 1, relu: bool = True) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)]
@@ -229,7 +191,7 @@ class EmotionClassifier:
         try:
             config = json.loads(config_path.read_text())
             model = _load_network(weights, config["arch"])
-            members = [_load_network(weights.parent / m["weights"], m["arch"]) for m in _members(config, views)]
+            members = [_load_network(weights.parent / m["weights"], m["arch"]) for m in view_members(config, views)]
         except CheckpointError as err:  # already one line in the project's words (inversion.checkpoints.safe_load)
             raise CheckpointError(f"cannot load the emotion classifier from {weights.parent}: {err}") from None
         except (OSError, ValueError, KeyError, RuntimeError, TypeError, EOFError, pickle.UnpicklingError) as err:

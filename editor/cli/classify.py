@@ -30,23 +30,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from PIL import Image
 
-from directions.classifier import DEFAULT_MODEL_DIR, EmotionClassifier, describe_view_sets
+from directions.classifier_config import DEFAULT_MODEL_DIR, describe_view_sets
 from directions.emotions import EMOTIONS
-from directions.face_classification import (
-    FaceEmotion, attack_crop, classify_crops, classify_photo, evaluate_fer2013,
-)
 from directions.face_tracking import FaceTracker
 from editor.cli.common import DeviceOption, JsonOption, handle_user_errors, info
 from editor.video_sampling import camera_samples, video_samples
-from inversion.common.devices import pick_device
 from inversion.common.errors import FaceLatentError, ImageReadError
 from inversion.common.images import read_photo
 from inversion.common.output_files import atomic_output, check_output_file
+
+if TYPE_CHECKING:
+    from directions.face_classification import FaceEmotion
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -54,6 +53,14 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 
 def register(app: typer.Typer) -> None:
     app.command("classify")(classify)
+
+
+def _load_classifier(folder: Optional[Path], device: str, views: str):
+    """The classifier, on the device asked for; torch loads here, not with the module (`classify --help`)."""
+    from directions.classifier import EmotionClassifier  # noqa: PLC0415
+    from inversion.common.devices import pick_device  # noqa: PLC0415
+
+    return EmotionClassifier.load(folder, pick_device(device), views)
 
 
 def _views_help() -> str:
@@ -98,7 +105,7 @@ def classify(
     if webcam is not None:
         if aligned or attack is not None or output is not None:
             raise FaceLatentError("webcam input takes no --aligned, --attack or -o")
-        clf = EmotionClassifier.load(classifier, pick_device(device), views)
+        clf = _load_classifier(classifier, device, views)
         _report_samples(clf, camera_samples(webcam, every), f"webcam:{webcam}", json_out, _views_used(clf))
         return
     if not input.exists():
@@ -113,10 +120,12 @@ def classify(
         if output.suffix.lower() != ".png":
             raise FaceLatentError(f"-o {output}: --attack writes a .png (lossless; JPEG would undo the change)")
         check_output_file(output, "-o")
-    clf = EmotionClassifier.load(classifier, pick_device(device), "fast" if attack is not None else views)
+    clf = _load_classifier(classifier, device, "fast" if attack is not None else views)
     used = _views_used(clf)
     if is_csv:
         progress = lambda done, total: info(f"classified {done}/{total} faces")  # noqa: E731
+        from directions.face_classification import evaluate_fer2013  # noqa: PLC0415 (torch)
+
         report = {**evaluate_fer2013(clf, input, split, progress), **used}
         typer.echo(json.dumps(report) if json_out else _format_csv_report(report))
         return
@@ -168,6 +177,8 @@ def _image_paths(input: Path) -> list[Path]:
 
 def _classify_crops(clf, paths: list[Path], batch: int = 64) -> list[dict]:
     """Each whole image is one face; box [0, 0, W, H]."""
+    from directions.face_classification import classify_crops  # noqa: PLC0415 (torch; here and below)
+
     results = []
     for i in range(0, len(paths), batch):
         faces = classify_crops(clf, [read_photo(p) for p in paths[i:i + batch]])
@@ -176,6 +187,8 @@ def _classify_crops(clf, paths: list[Path], batch: int = 64) -> list[dict]:
 
 
 def _classify_photos(clf, paths: list[Path]) -> list[dict]:
+    from directions.face_classification import classify_photo  # noqa: PLC0415
+
     return [{"path": str(p), "faces": [_face_entry(f) for f in classify_photo(clf, read_photo(p))]} for p in paths]
 
 
@@ -204,6 +217,8 @@ def _attack(clf, input: Path, target: str, output: Optional[Path]) -> dict:
         raise FaceLatentError(f"--attack works on one image file, not a folder: {input}")
     if output.suffix.lower() != ".png":
         raise FaceLatentError(f"--attack output must be a .png (lossless; JPEG would undo the change): {output}")
+    from directions.face_classification import attack_crop  # noqa: PLC0415
+
     adversarial, result = attack_crop(clf, read_photo(input), target)
     _write_png_atomic(adversarial, output)
     return {"path": str(input), "output": str(output), **result}
@@ -215,6 +230,8 @@ def _report_samples(clf, samples, source: str, json_out: bool, used: dict) -> No
     Text: ``HH:MM:SS  face ID  emotion P%`` lines (``HH:MM:SS  no face``). JSON: one JSON Lines record per
     sample, ``{"source", "time" (seconds), "faces" [{"id", "box", "emotion", "probs"}], views...}``.
     """
+    from directions.face_classification import classify_photo  # noqa: PLC0415
+
     tracker = FaceTracker()
     for t, frame_bgr in samples:
         faces = [_face_entry(f) for f in classify_photo(clf, frame_bgr[..., ::-1].copy())]
