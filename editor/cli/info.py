@@ -37,12 +37,13 @@ def _ops_lines(build: bool) -> list[tuple[str, str]]:
     if not build:
         return [("ops", "not checked (add --ops to build and check the compiled kernels)")]
     from cuda_ops.diagnostics import kernel_status  # noqa: PLC0415
+
     return [(f"ops {kind}", ("built" if row["available"] else "unavailable") + f" ({row['detail']})")
             for kind, row in kernel_status().items()]
 
 
 def _model_lines() -> list[tuple[str, str]]:
-    from directions.classifier import DEFAULT_MODEL_DIR as CLASSIFIER_DIR  # noqa: PLC0415
+    from directions.classifier_config import DEFAULT_MODEL_DIR as CLASSIFIER_DIR  # noqa: PLC0415
     from directions.default_directions import DEFAULT_DIR as DIRECTIONS_DIR  # noqa: PLC0415
     from inversion.checkpoints.loader import DEFAULT_GENERATOR_DIR  # noqa: PLC0415
 
