@@ -115,6 +115,7 @@ def invert(
     from inversion.photo_inversion import InversionSettings, faces_to_invert, invert_photo  # noqa: PLC0415
     from inversion.projection.encoder import encoder_for  # noqa: PLC0415
     from inversion.projection.lpips import LPIPS  # noqa: PLC0415
+
     out = output or default_output(photo)
     check_outputs(out, export, save_reconstruction, "-o" if output is not None else "the output")
     torch_device = pick_device(device)
