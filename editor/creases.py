@@ -67,6 +67,21 @@ def face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return lm[27], x, np.array([-x[1], x[0]]), eyes
 
 
+def nasolabial_lines(landmarks: np.ndarray, top: tuple[float, float], bend: float,
+                     low: tuple[float, float]) -> list[np.ndarray]:
+    """Both nasolabial folds' polylines ``[3, 2]`` (photo px; the face's right side first): from ``top`` beside
+    the nose's wing (landmarks 31 / 35) to ``low`` by the mouth's corner (48 / 54), each (outwards, down) in eye
+    distances along the face's axes, through their midpoint pushed ``bend`` eye distances outwards."""
+    lm = np.asarray(landmarks, np.float64)
+    _, ex, ey, eyes = face_frame(lm)
+    lines = []
+    for wing, corner, side in ((31, 48, -1.0), (35, 54, 1.0)):
+        start = lm[wing] + eyes * (top[0] * side * ex + top[1] * ey)
+        end = lm[corner] + eyes * (low[0] * side * ex + low[1] * ey)
+        lines.append(np.array([start, 0.5 * (start + end) + eyes * bend * side * ex, end]))
+    return lines
+
+
 def _lines(landmarks: np.ndarray) -> list[tuple[str, np.ndarray]]:
     """Each crease's polyline ``[m, 2]`` (photo px), from the landmarks, in the face's own frame."""
     lm = np.asarray(landmarks, np.float64)
@@ -78,11 +93,7 @@ def _lines(landmarks: np.ndarray) -> list[tuple[str, np.ndarray]]:
     lines = []
     for v in (-0.04, 0.1, 0.24):  # nose root: under brows that come down
         lines.append(("nose root", np.array([at(-0.15, v), at(0.15, v + 0.01)])))
-    for wing, corner, side in ((31, 48, -1.0), (35, 54, 1.0)):  # nasolabial: wing of the nose past the corner
-        top = lm[wing] + eyes * (0.06 * side * ex - 0.04 * ey)
-        low = lm[corner] + eyes * (0.1 * side * ex + 0.1 * ey)
-        bend = 0.5 * (top + low) + eyes * 0.05 * side * ex
-        lines.append(("nasolabial", np.array([top, bend, low])))
+    lines += [("nasolabial", line) for line in nasolabial_lines(lm, (0.06, -0.04), 0.05, (0.1, 0.1))]
     for corner, side in ((36, -1.0), (45, 1.0)):  # crow's feet: fanning from the outer eye corners
         for angle in (-0.45, 0.0, 0.45):
             d = np.cos(angle) * side * ex + np.sin(angle) * ey

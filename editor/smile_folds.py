@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from editor.creases import face_frame, line_mask
+from editor.creases import face_frame, line_mask, nasolabial_lines
 from editor.face_layers import polygon_mask
 
 #: Emotions whose action units deepen the nasolabial furrow (AU10 upper lip raiser for disgust, AU11
@@ -60,23 +60,17 @@ class FoldRelief:
     rows: slice
     cols: slice
 
-    def over_box(self, shape) -> np.ndarray:
-        """The relief as float32 ``shape + (3,)`` (the box's ``[h, w]``), zero outside its rows and columns."""
+    def over_box(self, shape, share: float = 1.0) -> np.ndarray:
+        """``share`` times the relief as float32 ``shape + (3,)`` (the box's ``[h, w]``), zero outside its rows
+        and columns."""
         out = np.zeros(tuple(shape) + (3,), np.float32)
-        out[self.rows, self.cols] = self.relief
+        out[self.rows, self.cols] = self.relief * np.float32(share)
         return out
 
 
 def fold_lines(landmarks: np.ndarray) -> list[np.ndarray]:
     """The two smile folds' polylines ``[3, 2]`` (photo px; the face's right side first)."""
-    lm = np.asarray(landmarks, np.float64)
-    _, ex, ey, eyes = face_frame(lm)
-    lines = []
-    for wing, corner, side in ((31, 48, -1.0), (35, 54, 1.0)):
-        top = lm[wing] + eyes * (FOLD_TOP[0] * side * ex + FOLD_TOP[1] * ey)
-        low = lm[corner] + eyes * (FOLD_LOW[0] * side * ex + FOLD_LOW[1] * ey)
-        lines.append(np.array([top, 0.5 * (top + low) + eyes * FOLD_BEND * side * ex, low]))
-    return lines
+    return nasolabial_lines(landmarks, FOLD_TOP, FOLD_BEND, FOLD_LOW)
 
 
 def _skin_weight(landmarks: np.ndarray, box, eyes: float) -> np.ndarray:

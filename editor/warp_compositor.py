@@ -127,8 +127,8 @@ class WarpCompositor:
         relaxed = None
         share = relaxed_share(face.smile_drop, float(face.plan.coefficients[index, REGIONS.index("mouth")]))
         if face.fold is not None and share > 0:
-            relief = face.fold.over_box(back.shape[:2]) * np.float32(share)
-            relaxed = cv2.remap(relief, *source, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            relaxed = cv2.remap(face.fold.over_box(back.shape[:2], share), *source, cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT)
         gx, gy = self.grids[k]
         return np.stack([pre[0] - gx, pre[1] - gy], axis=-1) + expression, pre, crease, relaxed
 
