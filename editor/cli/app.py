@@ -14,14 +14,15 @@ import typer.exceptions
 USAGE_ERRORS = tuple({click.exceptions.ClickException, typer.exceptions.TyperException})
 ABORTS = tuple({click.exceptions.Abort, typer.Abort})
 
-_ROOT_HELP = "Turn a still photo of people into a short video in which every face performs a chosen emotion."
-
-
 def _root() -> None:
     """Turn a still photo of people into a short video in which every face performs a chosen emotion.
 
     Start with `facelatent animate photo.jpg --emotion joy`; every command has its own --help.
     """
+
+
+#: The application's one-line help: the first line of :func:`_root`'s docstring.
+_ROOT_HELP = _root.__doc__.split("\n", 1)[0]
 
 
 def _typer() -> typer.Typer:

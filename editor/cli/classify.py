@@ -38,7 +38,7 @@ from PIL import Image
 from directions.classifier_config import DEFAULT_MODEL_DIR, describe_view_sets
 from directions.emotions import EMOTIONS
 from directions.face_tracking import FaceTracker
-from editor.cli.common import DeviceOption, JsonOption, handle_user_errors, info
+from editor.cli.common import DeviceOption, JsonOption, handle_user_errors, info, load_classifier
 from editor.video_sampling import camera_samples, video_samples
 from inversion.common.errors import FaceLatentError, ImageReadError
 from inversion.common.images import read_photo
@@ -53,14 +53,6 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 
 def register(app: typer.Typer) -> None:
     app.command("classify")(classify)
-
-
-def _load_classifier(folder: Optional[Path], device: str, views: str):
-    """The classifier, on the device asked for; torch loads here, not with the module (`classify --help`)."""
-    from directions.classifier import EmotionClassifier  # noqa: PLC0415
-    from inversion.common.devices import pick_device  # noqa: PLC0415
-
-    return EmotionClassifier.load(folder, pick_device(device), views)
 
 
 def _views_help() -> str:
@@ -105,7 +97,7 @@ def classify(
     if webcam is not None:
         if aligned or attack is not None or output is not None:
             raise FaceLatentError("webcam input takes no --aligned, --attack or -o")
-        clf = _load_classifier(classifier, device, views)
+        clf = load_classifier(classifier, device, views)
         _report_samples(clf, camera_samples(webcam, every), f"webcam:{webcam}", json_out, _views_used(clf))
         return
     if not input.exists():
@@ -120,7 +112,7 @@ def classify(
         if output.suffix.lower() != ".png":
             raise FaceLatentError(f"-o {output}: --attack writes a .png (lossless; JPEG would undo the change)")
         check_output_file(output, "-o")
-    clf = _load_classifier(classifier, device, "fast" if attack is not None else views)
+    clf = load_classifier(classifier, device, "fast" if attack is not None else views)
     used = _views_used(clf)
     if is_csv:
         progress = lambda done, total: info(f"classified {done}/{total} faces")  # noqa: E731

@@ -125,6 +125,15 @@ def progress_bar(description: str, total: Optional[int] = None, transient: bool 
         yield ProgressBar(bar, bar.add_task(description, total=total))
 
 
+def load_classifier(folder: Optional[Path], device: str, views: str = "fast"):
+    """The emotion classifier of ``folder`` (None: the shipped one) on the ``--device`` asked for, with its
+    ``views`` set; torch loads here, not when a command module is imported (its ``--help`` needs none)."""
+    from directions.classifier import EmotionClassifier  # noqa: PLC0415
+    from inversion.common.devices import pick_device  # noqa: PLC0415
+
+    return EmotionClassifier.load(folder, pick_device(device), views)
+
+
 def info(message: str) -> None:
     """Print a progress or status line on stderr (stdout stays clean for --json)."""
     print(message, file=sys.stderr, flush=True)

@@ -21,7 +21,7 @@ import typer
 
 from directions.emotions import EMOTIONS, TARGET_EMOTIONS
 from editor.cli.common import (
-    DeviceOption, GeneratorOption, JsonOption, check_seed, handle_user_errors, info, progress_bar,
+    DeviceOption, GeneratorOption, JsonOption, check_seed, handle_user_errors, info, load_classifier, progress_bar,
 )
 from inversion.common.errors import FaceLatentError
 from inversion.common.output_files import check_output_file, check_output_folder
@@ -75,13 +75,6 @@ def _load_generator(path, device):
     return G, generator_identity(G)
 
 
-def _load_classifier(path, device):
-    from directions.classifier import EmotionClassifier  # noqa: PLC0415
-    from inversion.common.devices import pick_device  # noqa: PLC0415
-
-    return EmotionClassifier.load(path, pick_device(device))
-
-
 def _labelled_latents(dataset, samples, latents_file, G, identity, options) -> LabelledLatents:
     """The one source given on the command line, with its progress bar (see :mod:`directions.latent_sources`)."""
     from directions.latent_sources import (  # noqa: PLC0415
@@ -93,7 +86,7 @@ def _labelled_latents(dataset, samples, latents_file, G, identity, options) -> L
     if latents_file is not None:
         return labelled_latents_from_file(latents_file, identity)
     if samples is not None:
-        classifier = _load_classifier(options["classifier"], options["device"])
+        classifier = load_classifier(options["classifier"], options["device"])
         with progress_bar("sampling and classifying") as bar:
             return labelled_latents_from_samples(G, classifier.predict, samples, seed=options["seed"],
                                                  truncation_psi=options["truncation"], space=options["space"],
@@ -240,7 +233,7 @@ def evaluate(
     d = load_directions(file, generator_identity=gen_identity)
     names = parse_emotions(emotions) if emotions else list(d.emotions)
     faces = load_eval_latents(latents, gen_identity, G.num_ws) if latents else None
-    clf = _load_classifier(classifier, device)
+    clf = load_classifier(classifier, device)
     describe = DlibIdentity() if identity else None
     with progress_bar("editing and judging") as bar:
         result = evaluate_directions(G, d, clf.predict, describe=describe, latents=faces, num_samples=samples,
