@@ -345,8 +345,8 @@ def main() -> None:
                 rows = measure_clip(frames, result, emotion, judges, clf, identity, ceilings[src["name"]], every)
                 if args.per_face:
                     for face, row in zip(result.faces, rows):
-                        print(f"    face width {row['width']:.0f} px: p(target) {row.get('p_first', float('nan')):.2f}"
-                              f" -> {row.get('p_last', float('nan')):.2f} judged {row['judges']} identity {row['identity']}",
+                        print(f"    face width {row['width']:.0f} px: p(target) {row.get('p_first', float('nan')):.3f}"
+                              f" -> {row.get('p_last', float('nan')):.3f} judged {row['judges']} identity {row['identity']}",
                               file=sys.stderr, flush=True)
                 stats = getattr(result, "warp_stats", None)
                 results[emotion, model][0].extend(rows)

@@ -21,8 +21,9 @@ Weights come through :func:`inversion.assets.resolve_asset` (assets ``fer-emotio
 
 ``python scripts/judges.py [--count 500]``: each judge's accuracy on the first ``count`` FER2013
 PublicTest faces (the 48 px face is the crop, as a model check), beside the shipped classifier.
-``python scripts/judges.py --ceiling 60``: how often the judges see each emotion on real faces whose
-FER+ annotators agree (:func:`ceiling`), the ceiling for the realism benchmark's judge rule.
+``python scripts/judges.py --ceiling 60 [--splits PublicTest,PrivateTest] [--agreement 0.6]``: how often the judges
+see each emotion on real faces whose FER+ annotators agree (:func:`ceiling`), the ceiling for the realism
+benchmark's judge rule.
 ``python scripts/judges.py --reliance disgust``: which part of a face each judge reads an emotion from
 (:func:`reliance`): its mean p(emotion) on real faces of it, with one band of the face blurred at a time.
 """
@@ -176,16 +177,17 @@ def fer_with_votes() -> tuple:
     return (data, align_ferplus(data, votes), *votes.distributions())
 
 
-def agreed_faces(per_emotion: int) -> dict:
-    """``{emotion: uint8 [n, 48, 48]}``: up to ``per_emotion`` PublicTest faces per emotion (neutral too) on
-    which at least 7 of 10 FER+ annotators agree, in file order."""
+def agreed_faces(per_emotion: int, splits: tuple = ("PublicTest",), agreement: float = AGREED) -> dict:
+    """``{emotion: uint8 [n, 48, 48]}``: up to ``per_emotion`` faces per emotion (neutral too) of the FER2013
+    ``splits`` on which at least ``agreement`` of the FER+ annotators agree, in file order."""
     from directions.emotions import EMOTIONS  # noqa: PLC0415
 
     data, placed, share, usable = fer_with_votes()
     chosen: dict = {e: [] for e in EMOTIONS}
-    for row in data.indices("PublicTest"):
+    rows = np.sort(np.concatenate([data.indices(split) for split in splits]))
+    for row in rows:
         vote = placed[row]
-        if vote < 0 or not usable[vote] or share[vote].max() < AGREED:
+        if vote < 0 or not usable[vote] or share[vote].max() < agreement:
             continue
         name = EMOTIONS[int(share[vote].argmax())]
         if len(chosen[name]) < per_emotion:
@@ -246,12 +248,12 @@ def reliance(emotion: str, share: float = 0.6) -> None:
         print(f"  {name:20s} " + " / ".join(f"{v:.3f}" for v in values))
 
 
-def ceiling(per_emotion: int = 60) -> None:
+def ceiling(per_emotion: int = 60, splits: tuple = ("PublicTest",), agreement: float = AGREED) -> None:
     """Print, per emotion, the share of *real* faces the judges see as it, by the realism benchmark's rule
     against a neutral face: mean p(target) >= the median over agreed-neutral faces + RISE, or >= HIGH
     (:mod:`realism_metrics`: 0.05 and 0.7).
 
-    Faces are :func:`agreed_faces`, each pasted at 192 px (cubic) in the middle of a 320 px canvas of its mean
+    Faces are :func:`agreed_faces` (``splits``, ``agreement``), each pasted at 192 px (cubic) in the middle of a 320 px canvas of its mean
     grey, the pasted square as the box. Different people stand on either side of the comparison, which is
     easier than one face changing: a ceiling, not a target."""
     from directions.emotions import EMOTIONS  # noqa: PLC0415
@@ -262,7 +264,7 @@ def ceiling(per_emotion: int = 60) -> None:
     def judged(face: np.ndarray) -> np.ndarray:
         return _judged_pasted(judges, face).mean(axis=0)
 
-    probs = {e: np.array([judged(f) for f in faces]) for e, faces in agreed_faces(per_emotion).items()}
+    probs = {e: np.array([judged(f) for f in faces]) for e, faces in agreed_faces(per_emotion, splits, agreement).items()}
     for name in EMOTIONS[:-1]:
         if name not in probs:
             print(f"{name}: no agreed face")
@@ -279,13 +281,23 @@ if __name__ == "__main__":
                                      "--ceiling, the share of real agreed faces they see as each emotion.")
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--ceiling", type=int, default=0, metavar="N",
-                        help="up to N agreed faces per emotion (FER+ >= 7/10) judged as the realism benchmark does")
+                        help="up to N agreed faces per emotion judged as the realism benchmark does")
+    parser.add_argument("--splits", default="PublicTest",
+                        help="FER2013 splits --ceiling draws from, comma-separated (PublicTest, PrivateTest, Training: "
+                             "the judges were trained on FER2013's Training faces; default PublicTest)")
+    parser.add_argument("--agreement", type=float, default=AGREED,
+                        help="share of FER+ annotators who agree on a --ceiling face (default 0.7)")
     parser.add_argument("--reliance", default=None, metavar="EMOTION",
                         help="which band of real faces of EMOTION (FER+ >= 6/10) each judge reads it from")
     args = parser.parse_args()
     if args.reliance:
         reliance(args.reliance)
     elif args.ceiling:
-        ceiling(args.ceiling)
+        splits = tuple(x.strip() for x in args.splits.split(",") if x.strip())
+        unknown = sorted(set(splits) - {"Training", "PublicTest", "PrivateTest"})
+        if unknown or not splits:
+            parser.error(f"unknown FER2013 split {unknown[0] if unknown else args.splits!r} "
+                         "(one of Training, PublicTest, PrivateTest)")
+        ceiling(args.ceiling, splits, args.agreement)
     else:
         fer2013_accuracy(args.count)

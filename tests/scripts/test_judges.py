@@ -43,6 +43,26 @@ def test_agreed_faces_are_the_ones_most_annotators_named(shared):
     assert np.array_equal(faces["joy"][0], data.images[first_joy])
 
 
+def test_agreed_faces_from_held_out_splits_at_a_lower_agreement(shared):
+    """More held-out faces for the ceiling: PrivateTest after PublicTest in file order, each with at least the
+    asked share of its annotators agreeing, and a lower agreement admitting more of them."""
+    from directions.emotions import EMOTIONS
+    from directions.fer2013 import align_ferplus, read_fer2013, read_ferplus_votes
+
+    strict = judges.agreed_faces(1000, ("PublicTest", "PrivateTest"), 0.7)
+    loose = judges.agreed_faces(1000, ("PublicTest", "PrivateTest"), 0.5)
+    public = judges.agreed_faces(1000)
+    assert len(strict["disgust"]) > len(public["disgust"]) and len(loose["disgust"]) > len(strict["disgust"])
+    data = read_fer2013(shared("data", "fer2013", "fer2013.csv.gz"))
+    votes = read_ferplus_votes(shared("data", "fer2013", "ferplus_votes.csv"))
+    placed, (share, _) = align_ferplus(data, votes), votes.distributions()
+    k = EMOTIONS.index("disgust")
+    rows = [r for r in np.concatenate([data.indices("PublicTest"), data.indices("PrivateTest")])
+            if placed[r] >= 0 and share[placed[r]].max() >= 0.5 and share[placed[r]].argmax() == k]
+    assert len(rows) == len(loose["disgust"])
+    np.testing.assert_array_equal(loose["disgust"][-1], data.images[rows[-1]])
+
+
 def test_blur_band_changes_only_its_band():
     rng = np.random.default_rng(0)
     face = rng.integers(0, 256, (48, 48), dtype=np.uint8)
