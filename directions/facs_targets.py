@@ -140,10 +140,21 @@ def disgust_offsets(mean_shape: np.ndarray, units: dict = DISGUST_UNITS) -> np.n
 _OFFSETS = {"fear": fear_offsets, "sadness": sadness_offsets, "disgust": disgust_offsets}
 
 
-def smile_coefficient(model: ExpressionBasis) -> int:
-    """Index of the mouth coefficient that carries the smile: the one joy's target (strong FER+ examples) moves most."""
+def _mouth_coefficient_of(model: ExpressionBasis, emotion: str) -> int:
+    """Index of the mouth coefficient that ``emotion``'s target (strong FER+ examples) moves most."""
     mouth = np.flatnonzero(model.region_of == REGIONS.index("mouth"))
-    return int(mouth[np.argmax(np.abs(model.target("joy")[mouth]))])
+    return int(mouth[np.argmax(np.abs(model.target(emotion)[mouth]))])
+
+
+def smile_coefficient(model: ExpressionBasis) -> int:
+    """Index of the mouth coefficient that carries the smile: the one joy's target moves most."""
+    return _mouth_coefficient_of(model, "joy")
+
+
+def opening_coefficient(model: ExpressionBasis) -> int:
+    """Index of the mouth coefficient that parts the lips: the one surprise's target moves most (in the shipped
+    model it grows as the mouth opens: surprise's target +5.9)."""
+    return _mouth_coefficient_of(model, "surprise")
 
 
 def without_smile(model: ExpressionBasis, coefficients: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 
 from directions.expression_basis import load_default
 from directions.facs_targets import (
-    disgust_offsets, facs_target, fear_offsets, sadness_offsets, smile_coefficient, without_smile,
+    disgust_offsets, facs_target, fear_offsets, opening_coefficient, sadness_offsets, smile_coefficient, without_smile,
 )
 
 MODEL = load_default()
@@ -76,6 +76,19 @@ def test_the_smile_coefficient_is_the_mouth_coefficient_that_raises_and_widens_t
     moved = lm + MODEL.displacement(lm, MODEL.target("neutral"), smiling)
     assert moved[48, 0] < lm[48, 0] - 2 and moved[54, 0] > lm[54, 0] + 2  # corners out
     assert moved[[48, 54], 1].mean() < lm[[48, 54], 1].mean() - 2  # and up (px, 90 px between the eye corners)
+
+
+def test_the_opening_coefficient_is_the_mouth_coefficient_that_parts_the_lips():
+    from editor.warp_pipeline import mouth_opening  # noqa: PLC0415
+
+    lm = _photo_points()
+    k = opening_coefficient(MODEL)
+    assert MODEL.region_of[k] == 2 and k != smile_coefficient(MODEL)
+    parted = MODEL.target("neutral").copy()
+    parted[k] = MODEL.target("surprise")[k]
+    moved = lm + MODEL.displacement(lm, MODEL.target("neutral"), parted)
+    assert mouth_opening(moved) > mouth_opening(lm) + 0.2  # the inner lips part by a fifth of the mouth's width
+    assert moved[57, 1] > lm[57, 1] + 5 and moved[8, 1] > lm[8, 1] + 3  # the lower lip and the chin drop (px)
 
 
 @pytest.mark.parametrize("emotion", ["fear", "sadness", "disgust"])

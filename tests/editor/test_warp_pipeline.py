@@ -8,8 +8,8 @@ import pytest
 from directions.expression_basis import load_default
 from editor.emotion_spec import parse_emotion_spec
 from editor.warp_pipeline import (
-    DISTINCTIVENESS, SIX_EMOTIONS, TARGET_SOURCES, distinctive_targets, keep_stronger, shipped_targets,
-    target_coefficients,
+    DISTINCTIVENESS, LAUGH_OPENING, SIX_EMOTIONS, TARGET_SOURCES, distinctive_targets, keep_open_smile, keep_stronger,
+    shipped_targets, target_coefficients,
 )
 from inversion.common.errors import FaceLatentError
 
@@ -64,6 +64,41 @@ def test_an_expression_stronger_than_the_target_is_kept():
     np.testing.assert_allclose(keep_stronger(MODEL, beyond, goal), beyond)
     weaker = MODEL.target("neutral") + 0.3 * axis
     np.testing.assert_allclose(keep_stronger(MODEL, weaker, goal), goal)  # a faint smile goes to the target
+
+
+def test_joy_keeps_a_parted_mouth_open_up_to_a_laugh():
+    from directions.facs_targets import opening_coefficient  # noqa: PLC0415
+
+    k = opening_coefficient(MODEL)
+    goal = shipped_targets()["joy"]
+    assert goal[k] < 1.0  # joy's target barely parts the lips
+    own = MODEL.target("neutral").copy()
+    for opening, expected in ((2.0, 2.0), (LAUGH_OPENING + 4.0, LAUGH_OPENING), (-1.0, goal[k])):
+        own[k] = opening  # talking, shouting, lips pressed
+        out = keep_open_smile(MODEL, own, goal, 1.0)
+        assert out[k] == pytest.approx(expected)
+        np.testing.assert_array_equal(np.delete(out, k), np.delete(goal, k))  # only the opening
+    own[k] = 2.0
+    assert keep_open_smile(MODEL, own, goal, 0.5)[k] == pytest.approx(0.5 * (goal[k] + 2.0))  # joy's share of a blend
+    np.testing.assert_array_equal(keep_open_smile(MODEL, own, goal, 0.0), goal)  # no joy in it
+    wide = goal.copy()
+    wide[k] = 5.0  # a blend with surprise parts the lips wider already
+    assert keep_open_smile(MODEL, own, wide, 0.5)[k] == 5.0
+
+
+def test_a_talking_face_asked_for_joy_smiles_without_closing_its_lips():
+    from directions.facs_targets import opening_coefficient, smile_coefficient  # noqa: PLC0415
+    from editor.warp_pipeline import expression_regions, mouth_opening  # noqa: PLC0415
+
+    lm = MODEL.mean_shape * 90.0 + np.array([150.0, 140.0])
+    talking = MODEL.target("neutral").copy()
+    talking[opening_coefficient(MODEL)] = 2.0
+    lm = lm + MODEL.displacement(lm, MODEL.target("neutral"), talking)
+    mouth = expression_regions(MODEL, lm, parse_emotion_spec("joy"), 0.7)[2]
+    smile = smile_coefficient(MODEL)
+    assert mouth_opening(lm + mouth) > 0.9 * mouth_opening(lm) > 0.05  # the lips stay parted
+    assert (MODEL.project(lm + mouth)[smile] - MODEL.project(lm)[smile]) * MODEL.target("joy")[smile] > 0  # it smiles
+    assert (lm + mouth)[[48, 54], 1].mean() < lm[[48, 54], 1].mean() - 1  # the corners rise (px)
 
 
 def test_the_full_emotion_parts_the_lips_at_most_the_limit():
