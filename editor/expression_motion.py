@@ -30,6 +30,8 @@ import numpy as np
 from editor.trajectory import as_rng, blink_curve, ease_in, frame_times, smooth_noise
 
 REGIONS = ("brows", "lids", "mouth")
+#: The mouth's index among :data:`REGIONS` (its pattern in a plan, its weight column).
+MOUTH = REGIONS.index("mouth")
 #: Seconds from the start of a region's motion to its apex.
 RISE_RANGE = (0.4, 0.8)
 #: How much later than the brows each region starts (seconds).
@@ -68,7 +70,7 @@ class ExpressionPlan:
 
     def half_strength_time(self) -> float:
         """The first time (seconds) the mouth reaches half its apex weight (nan when it never moves)."""
-        mouth = self.coefficients[:, REGIONS.index("mouth")]
+        mouth = self.coefficients[:, MOUTH]
         if mouth.max() <= 0:
             return float("nan")
         return float(self.times[int(np.argmax(mouth >= 0.5 * mouth.max()))])

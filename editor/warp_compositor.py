@@ -30,7 +30,7 @@ import numpy as np
 from editor.creases import crease_darkening
 from editor.deformation import source_points
 from editor.face_layers import INNER_LIPS, LEFT_EYE, RIGHT_EYE, Layer, eye_outline, polygon_mask, smooth_outline
-from editor.expression_motion import REGIONS
+from editor.expression_motion import MOUTH
 from editor.keypoint_warp import area_change, combine_fields, invert_field
 from editor.masks import transform_points
 from editor.resampling import RADIUS, upsample
@@ -125,7 +125,7 @@ class WarpCompositor:
         source = (pre[0] + expression[..., 0] - x0, pre[1] + expression[..., 1] - y0)
         crease = cv2.remap(crease.astype(np.float32), *source, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         relaxed = None
-        share = relaxed_share(face.smile_drop, float(face.plan.coefficients[index, REGIONS.index("mouth")]))
+        share = relaxed_share(face.smile_drop, float(face.plan.coefficients[index, MOUTH]))
         if face.fold is not None and share > 0:
             relaxed = cv2.remap(face.fold.over_box(back.shape[:2], share), *source, cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT)

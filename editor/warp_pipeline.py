@@ -40,7 +40,7 @@ from editor.animate_job import (
     AnimateOptions, AnimateResult, Progress, check_options, detect_and_shrink, no_progress, shrink_latents, too_small,
 )
 from editor.emotion_spec import EmotionSpec
-from editor.expression_motion import REGIONS, ExpressionPlan, plan_expression, size_factor
+from editor.expression_motion import MOUTH, ExpressionPlan, plan_expression, size_factor
 from editor.smile_folds import relaxing_share
 from editor.trajectory import DEFAULT_INTENSITY, ONSET_RANGE, head_transforms
 from editor.video import encode_frames
@@ -285,7 +285,7 @@ def plan_warp_faces(photo: np.ndarray, landmarks: Sequence[np.ndarray], model: E
             if all(not abs(half - f.plan.half_strength_time()) < MIN_GAP for f in faces):
                 break
         head = head_transforms(plan.head, lm[17:68].mean(axis=0), float(np.linalg.norm(lm[16] - lm[0])))
-        lost = smile_lost(model, lm, plan.patterns[REGIONS.index("mouth")]) * relaxing_share(spec.as_dict())
+        lost = smile_lost(model, lm, plan.patterns[MOUTH]) * relaxing_share(spec.as_dict())
         faces.append(prepare_warp_face(photo, lm, plan, head, smile_drop=lost))
     return faces
 
