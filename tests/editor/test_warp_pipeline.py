@@ -9,7 +9,7 @@ from directions.expression_basis import load_default
 from editor.emotion_spec import parse_emotion_spec
 from editor.warp_pipeline import (
     DISTINCTIVENESS, LAUGH_OPENING, SIX_EMOTIONS, TARGET_SOURCES, distinctive_targets, keep_open_smile, keep_stronger,
-    shipped_targets, target_coefficients,
+    kept_by_region, shipped_targets, target_coefficients,
 )
 from inversion.common.errors import FaceLatentError
 
@@ -64,6 +64,29 @@ def test_an_expression_stronger_than_the_target_is_kept():
     np.testing.assert_allclose(keep_stronger(MODEL, beyond, goal), beyond)
     weaker = MODEL.target("neutral") + 0.3 * axis
     np.testing.assert_allclose(keep_stronger(MODEL, weaker, goal), goal)  # a faint smile goes to the target
+
+
+def test_a_region_stronger_than_the_target_is_kept_on_its_own():
+    """A face that narrows its eyes more than joy's target but smiles less: region by region its lids are kept
+    while its mouth goes to the target; kept as one vector, the weak smile outweighs the lids and both are set."""
+    goal = distinctive_targets(MODEL, None, {})["joy"]
+    neutral = MODEL.target("neutral")
+    lids, mouth = MODEL.region_of == 1, MODEL.region_of == 2
+    own = neutral + 0.2 * (goal - neutral)  # a faint smile...
+    own[lids] = neutral[lids] + 1.6 * (goal - neutral)[lids]  # ...with the eyes narrowed further than joy's
+    by_region = keep_stronger(MODEL, own, goal, by_region=True)
+    np.testing.assert_allclose(by_region[lids], own[lids])
+    np.testing.assert_allclose(by_region[mouth], goal[mouth])
+    np.testing.assert_allclose(keep_stronger(MODEL, own, goal), goal)
+    beyond = goal + 0.5 * (goal - neutral)  # every region further: kept either way
+    np.testing.assert_allclose(keep_stronger(MODEL, beyond, goal, by_region=True), beyond)
+
+
+def test_only_the_data_targets_are_kept_region_by_region():
+    for name in SIX_EMOTIONS:
+        assert kept_by_region(parse_emotion_spec(name)) == (TARGET_SOURCES.get(name, "data") == "data"), name
+    assert kept_by_region(parse_emotion_spec("joy:0.5,surprise:0.5"))
+    assert not kept_by_region(parse_emotion_spec("joy:0.5,fear:0.5"))
 
 
 def test_joy_keeps_a_parted_mouth_open_up_to_a_laugh():
