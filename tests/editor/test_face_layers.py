@@ -107,6 +107,27 @@ def test_only_the_photos_teeth_are_continued_behind_a_lifted_lip():
     assert rgba[at_dark, 3] > 0.9 and rgba[at_dark, :3].mean() > 150  # drawn teeth, not the dark opening
 
 
+def test_a_lip_edge_in_a_dark_opening_is_not_taken_for_teeth():
+    """A grey shouting mouth: a dark opening whose only light pixels are a two-row band under the upper lip (its
+    wet edge, a sliver of the opening). A lifted lip bares the palette's teeth, not that band's grey."""
+    lm = load_default().mean_shape * 140.0 + np.array([200.0, 180.0])
+    opened = lm.copy()
+    opened[[56, 57, 58, 65, 66, 67], 1] += 30.0
+    photo = _mouth_photo(opened, size=(380, 400))
+    inner = np.zeros(photo.shape[:2], np.uint8)
+    cv2.fillPoly(inner, [np.round(opened[60:68]).astype(np.int32)], 1)
+    photo[inner > 0] = (40, 40, 40)
+    edge = int(round(opened[[61, 62, 63], 1].max())) + 1
+    rows = np.arange(photo.shape[0])[:, None]
+    photo[(inner > 0) & (rows >= edge) & (rows <= edge + 1)] = (150, 150, 150)  # the lip's edge, not teeth
+    photo = cv2.cvtColor(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    front = mouth_layers(photo, opened)[2]
+    x0, y0 = front.box[:2]
+    above = int(round(opened[[61, 62, 63], 1].min())) - 3 - y0  # behind the resting upper lip
+    rgba = front.image[above, int(round(opened[62, 0])) - x0]
+    assert rgba[3] > 0.9 and rgba[:3].mean() > 180  # ivory teeth (the band's grey would give about 150)
+
+
 def test_layers_hold_colours_and_alphas_in_range():
     """Every layer's colour stays in 0..255 and its alpha in 0..1, corners included: where the lower teeth
     taper to nothing they fade out (they once left a one-pixel row of hugely negative colour there, which
