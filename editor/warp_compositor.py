@@ -82,6 +82,14 @@ def _slices(box, inner):
     return slice(inner[1] - box[1], inner[3] - box[1]), slice(inner[0] - box[0], inner[2] - box[0])
 
 
+def _touched(values: np.ndarray) -> tuple[slice, slice] | None:
+    """(rows, columns) of the smallest window holding every nonzero of ``values`` ``[h, w, ...]``; None if none.
+    The creases and the relaxed folds cover a small part of a head box: only that window is composited."""
+    hit = values.reshape(values.shape[0], values.shape[1], -1).any(axis=2)
+    rows, cols = np.flatnonzero(hit.any(axis=1)), np.flatnonzero(hit.any(axis=0))
+    return (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)) if rows.size else None
+
+
 class WarpCompositor:
     """Make the frames of a clip from the photo and its prepared faces (see the module docstring)."""
 
@@ -153,19 +161,20 @@ class WarpCompositor:
             x0, y0, x1, y1 = box
             np.copyto(out[y0:y1, x0:x1], warped, where=np.any(total != 0, axis=-1, keepdims=True))
         for k in moving:
+            x0, y0 = self.faces[k].head_box[:2]
             relaxed = fields[k][3]
-            if relaxed is not None:
-                x0, y0, x1, y1 = self.faces[k].head_box
-                region = out[y0:y1, x0:x1]
+            window = None if relaxed is None else _touched(relaxed)
+            if window is not None:
+                relaxed = relaxed[window]
+                region = out[y0:, x0:][window]
                 np.copyto(region, np.clip(np.rint(region - relaxed), 0, 255).astype(np.uint8),
                           where=np.any(relaxed != 0, axis=-1, keepdims=True))
         for k in moving:
-            crease = fields[k][2]
-            rows, cols = np.flatnonzero(crease.any(axis=1)), np.flatnonzero(crease.any(axis=0))
-            if rows.size:  # only the rows and columns with a crease: it covers a small part of the head box
-                crease = crease[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-                x0, y0 = self.faces[k].head_box[:2]
-                region = out[y0 + rows[0]:y0 + rows[-1] + 1, x0 + cols[0]:x0 + cols[-1] + 1]
+            x0, y0 = self.faces[k].head_box[:2]
+            window = _touched(fields[k][2])
+            if window is not None:
+                crease = fields[k][2][window]
+                region = out[y0:, x0:][window]
                 np.copyto(region, np.rint(region * (1.0 - crease[..., None])).astype(np.uint8),
                           where=crease[..., None] > 0)
         for k in moving:
