@@ -170,7 +170,9 @@ def keep_stronger(model: ExpressionBasis, own: np.ndarray, goal: np.ndarray, by_
 
 def kept_by_region(spec: EmotionSpec) -> bool:
     """Whether a blend's goal is kept region by region (:func:`keep_stronger`): when each of its emotions'
-    targets comes from :data:`REGION_BY_REGION_SOURCES`."""
+    targets comes from :data:`REGION_BY_REGION_SOURCES` by the shipped :data:`TARGET_SOURCES` (also where a
+    script passes targets of its own, as ``scripts/bakeoff_targets.py`` does: joy's are kept region by region
+    whichever source they come from)."""
     return all(TARGET_SOURCES.get(name, "data") in REGION_BY_REGION_SOURCES for name in spec.names)
 
 
