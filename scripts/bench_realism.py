@@ -158,7 +158,8 @@ def frame_faces(frame: np.ndarray, boxes) -> list:
 
 
 def target_probs(frame, faces, emotion: str, judges, clf) -> list[dict | None]:
-    """p(target) per face: each judge and the shipped classifier."""
+    """p(target) per face: each judge and the shipped classifier; ``read``: the emotion the judges' mean
+    probabilities rank first."""
     from directions.emotions import EMOTIONS  # noqa: PLC0415
     from inversion.faces.alignment import align_face  # noqa: PLC0415
 
@@ -168,7 +169,9 @@ def target_probs(frame, faces, emotion: str, judges, clf) -> list[dict | None]:
         if face is None:
             out.append(None)
             continue
-        row = {j.name: float(j.probs(grey, face.box)[k]) for j in judges}
+        probs = {j.name: j.probs(grey, face.box) for j in judges}
+        row = {name: float(p[k]) for name, p in probs.items()}
+        row["read"] = EMOTIONS[int(np.argmax(np.mean(list(probs.values()), axis=0)))]
         crop = align_face(frame, face.landmarks68, size=48, variant="tight").image
         with torch.no_grad():
             row["shipped"] = float(clf.predict([crop])[0, k])
@@ -189,7 +192,7 @@ def measure_clip(frames, result, emotion, judges, clf, identity, ceilings, every
     for i, (a, b, motion) in enumerate(zip(first, last, result.motions)):
         row = {"ceiling": ceilings[i], "width": float(result.faces[i].box[2] - result.faces[i].box[0])}
         if p0[i] is not None and p1[i] is not None:
-            row["p_first"], row["p_last"] = p0[i]["judges"], p1[i]["judges"]
+            row["p_first"], row["p_last"], row["read"] = p0[i]["judges"], p1[i]["judges"], p1[i]["read"]
         for key in ("judges", "shipped") + tuple(j.name for j in judges):
             row[key] = p0[i] is not None and p1[i] is not None and rm.judged(p0[i][key], p1[i][key])
         row["identity"] = False
@@ -346,7 +349,8 @@ def main() -> None:
                 if args.per_face:
                     for face, row in zip(result.faces, rows):
                         print(f"    face width {row['width']:.0f} px: p(target) {row.get('p_first', float('nan')):.3f}"
-                              f" -> {row.get('p_last', float('nan')):.3f} judged {row['judges']} identity {row['identity']}",
+                              f" -> {row.get('p_last', float('nan')):.3f} judged {row['judges']} identity {row['identity']}"
+                              f" reads {row.get('read', '-')}",
                               file=sys.stderr, flush=True)
                 stats = getattr(result, "warp_stats", None)
                 results[emotion, model][0].extend(rows)
@@ -366,6 +370,10 @@ def main() -> None:
         every_row = [r for (e, m), v in results.items() if m == model for r in v[0]]
         print(table_row("all", model, every_row, [s for (e, m), v in results.items() if m == model for s in v[1]],
                         [s for (e, m), v in results.items() if m == model for s in v[2]]))
+    print("\nWhere the judges did not see the target, what they read instead (the emotion their mean ranks first "
+          "at the last frame, faces):\n\n| emotion | motion | read instead |\n|---|---|---|")
+    for (emotion, model), (rows, _, _) in results.items():
+        print(f"| {emotion} | {model} | {rm.misread(rows)} |")
     if args.sheet:
         write_sheet(Path(args.sheet), cells)
     tmp.cleanup()

@@ -35,6 +35,17 @@ def judged(first: float, last: float) -> bool:
     return last - first >= RISE or (first >= HIGH and last >= first)
 
 
+def misread(rows) -> str:
+    """What the judges read at the last frame where they did not see the target: ``"surprise 9, joy 6"``
+    (each emotion with the highest mean judge probability there, most often first; ties by name), ``"-"``
+    when they saw it on every face. ``rows`` are dicts with ``judges`` (bool) and ``read`` (str or None)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        if not row.get("judges") and row.get("read"):
+            counts[row["read"]] = counts.get(row["read"], 0) + 1
+    return ", ".join(f"{name} {n}" for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))) or "-"
+
+
 def sharpness(rgb: np.ndarray, box) -> float:
     """Variance of the Laplacian (grey levels) over the face box."""
     rows, cols = region(box, rgb.shape)

@@ -87,3 +87,11 @@ def test_readings_from_one_flow_are_the_single_readings(shared):
                                   (("dis", cv2.INTER_LANCZOS4), ("farneback", cv2.INTER_LINEAR)))
     assert both == [rm.skin_paint(photo, moved, box, landmarks + (0.5, 0.3)),
                     rm.skin_paint(photo, moved, box, landmarks + (0.5, 0.3), cv2.INTER_LINEAR, flow="farneback")]
+
+
+def test_misread_counts_what_the_judges_read_on_the_faces_they_did_not_see_as_the_target():
+    rows = [{"judges": False, "read": "surprise"}, {"judges": True, "read": "fear"},
+            {"judges": False, "read": "joy"}, {"judges": False, "read": "surprise"},
+            {"judges": False, "read": "anger"}, {"judges": False}]  # the last: no face found at the end
+    assert rm.misread(rows) == "surprise 2, anger 1, joy 1"
+    assert rm.misread([{"judges": True, "read": "fear"}]) == "-"
