@@ -95,8 +95,18 @@ MIN_GAP = 0.05
 APEX_HELD = 0.35
 
 
+class Targets(dict):
+    """``{emotion: t_e [K]}`` (expression coefficients) that knows where each came from: ``sources``
+    ``{emotion: source}`` (see :func:`distinctive_targets`), which decides how a face keeps them
+    (:func:`kept_by_region`)."""
+
+    def __init__(self, coefficients: dict, sources: dict):
+        super().__init__(coefficients)
+        self.sources = dict(sources)
+
+
 def distinctive_targets(model: ExpressionBasis, generator: Optional[dict] = None,
-                        sources: Optional[dict] = None, classifier: Optional[dict] = None) -> dict:
+                        sources: Optional[dict] = None, classifier: Optional[dict] = None) -> Targets:
     """``{emotion: t_e [K]}`` for the six emotions, each from its source, made distinctive within that source.
 
     Sources: "data" (the model's targets, means of strong FER+ examples), "generator" (``generator``
@@ -124,11 +134,11 @@ def distinctive_targets(model: ExpressionBasis, generator: Optional[dict] = None
             raise FaceLatentError(f"no {source}-driven expression targets for {', '.join(wanted)}")
         common = np.mean([targets[name] for name in SIX_EMOTIONS], axis=0)
         out.update({name: (1 + DISTINCTIVENESS) * targets[name] - DISTINCTIVENESS * common for name in wanted})
-    return out
+    return Targets(out, {name: sources.get(name, "data") for name in SIX_EMOTIONS})
 
 
 @functools.lru_cache(maxsize=1)
-def shipped_targets() -> dict:
+def shipped_targets() -> Targets:
     """The shipped targets: :func:`distinctive_targets` of the default model with :data:`TARGET_SOURCES`."""
     model = load_default()
     external = {source: load_targets(source) if source in TARGET_SOURCES.values() else None
@@ -168,12 +178,12 @@ def keep_stronger(model: ExpressionBasis, own: np.ndarray, goal: np.ndarray, by_
     return out
 
 
-def kept_by_region(spec: EmotionSpec) -> bool:
+def kept_by_region(spec: EmotionSpec, sources: Optional[dict] = None) -> bool:
     """Whether a blend's goal is kept region by region (:func:`keep_stronger`): when each of its emotions'
-    targets comes from :data:`REGION_BY_REGION_SOURCES` by the shipped :data:`TARGET_SOURCES` (also where a
-    script passes targets of its own, as ``scripts/bakeoff_targets.py`` does: joy's are kept region by region
-    whichever source they come from)."""
-    return all(TARGET_SOURCES.get(name, "data") in REGION_BY_REGION_SOURCES for name in spec.names)
+    targets comes from one of :data:`REGION_BY_REGION_SOURCES`, by ``sources`` ``{emotion: source}`` (the
+    targets' own, :attr:`Targets.sources`; default the shipped :data:`TARGET_SOURCES`)."""
+    sources = TARGET_SOURCES if sources is None else sources
+    return all(sources.get(name, "data") in REGION_BY_REGION_SOURCES for name in spec.names)
 
 
 def keep_open_smile(model: ExpressionBasis, own: np.ndarray, goal: np.ndarray, joy_weight: float) -> np.ndarray:
@@ -197,7 +207,8 @@ def expression_regions(model: ExpressionBasis, landmarks: np.ndarray, spec: Emot
     """``[3, 68, 2]`` photo px: brows, lids and mouth moving from the face's own expression to the target's.
 
     The goal is the target, kept where the face already goes further (:func:`keep_stronger`; region by region
-    for the data's targets, :func:`kept_by_region`) and, for joy, as open as the face's own mouth up to a laugh
+    for the data's targets, :func:`kept_by_region` by ``targets``' own sources, a plain dict's by the shipped
+    ones) and, for joy, as open as the face's own mouth up to a laugh
     (:func:`keep_open_smile`). The mouth's part is first cut so that the full emotion at the default intensity parts the lips at most :data:`MAX_MOUTH_OPENING`
     (:data:`MOUTH_OPENING_OF` for some emotions), and the lids' so that the eyes' opening stays between
     :data:`MIN_EYE_NARROWING` and :data:`MAX_EYE_WIDENING` times their own;
@@ -208,7 +219,8 @@ def expression_regions(model: ExpressionBasis, landmarks: np.ndarray, spec: Emot
     amount = APEX_AT_DEFAULT * spec.amount * intensity / DEFAULT_INTENSITY
     amount *= size_factor(float(np.linalg.norm(lm[16] - lm[0])))
     own = model.coefficients(lm)
-    goal = keep_stronger(model, own, target_coefficients(model, spec, targets), kept_by_region(spec))
+    goal = keep_stronger(model, own, target_coefficients(model, spec, targets),
+                         kept_by_region(spec, getattr(targets, "sources", None)))
     goal = keep_open_smile(model, own, goal, spec.as_dict().get("joy", 0.0))
     regions = carry_skin(model.region_displacements(lm, own, goal), lm)
     limit = MOUTH_OPENING_OF.get(spec.dominant, MAX_MOUTH_OPENING)

@@ -89,6 +89,29 @@ def test_only_the_data_targets_are_kept_region_by_region():
     assert not kept_by_region(parse_emotion_spec("joy:0.5,fear:0.5"))
 
 
+def test_targets_a_script_passes_are_kept_as_their_own_sources_say():
+    """The bake-off's all-data targets keep fear region by region; its generator targets keep joy whole."""
+    data = distinctive_targets(MODEL, None, {})
+    generator = distinctive_targets(MODEL, {e: MODEL.target(e) for e in SIX_EMOTIONS}, {e: "generator" for e in SIX_EMOTIONS})
+    assert data.sources["fear"] == "data" and shipped_targets().sources["fear"] == TARGET_SOURCES["fear"]
+    assert kept_by_region(parse_emotion_spec("fear"), data.sources)
+    assert not kept_by_region(parse_emotion_spec("joy"), generator.sources)
+    # A face whose mouth goes 1.6 times as far as the data's fear target, its brows and lids at rest: kept region
+    # by region (the all-data targets' own sources) its mouth stays; as one vector (a plain dict falls back on the
+    # shipped sources, by which fear's target is a prototype kept whole) it is taken back towards the target.
+    from editor.warp_pipeline import expression_regions  # noqa: PLC0415
+
+    mouth = MODEL.region_of == 2
+    own = MODEL.target("neutral").copy()
+    own[mouth] = 1.6 * data["fear"][mouth]
+    lm = MODEL.mean_shape * 90.0 + np.array([150.0, 140.0])
+    lm = lm + MODEL.displacement(lm, MODEL.target("neutral"), own)
+    spec = parse_emotion_spec("fear")
+    by_region = np.abs(expression_regions(MODEL, lm, spec, 0.7, data)[2]).max()
+    whole = np.abs(expression_regions(MODEL, lm, spec, 0.7, dict(data))[2]).max()
+    assert by_region < 0.1 and whole > 3.0  # px, on a face 90 px between the eyes' outer corners
+
+
 def test_joy_keeps_a_parted_mouth_open_up_to_a_laugh():
     from directions.facs_targets import opening_coefficient  # noqa: PLC0415
 
