@@ -370,10 +370,12 @@ def main() -> None:
         every_row = [r for (e, m), v in results.items() if m == model for r in v[0]]
         print(table_row("all", model, every_row, [s for (e, m), v in results.items() if m == model for s in v[1]],
                         [s for (e, m), v in results.items() if m == model for s in v[2]]))
-    print("\nWhere the judges did not see the target, what they read instead (the emotion their mean ranks first "
-          "at the last frame, faces):\n\n| emotion | motion | read instead |\n|---|---|---|")
+    print("\nThe judges' share with its 95 % (Wilson) interval, and where they did not see the target what they read "
+          "instead (the emotion their mean ranks first at the last frame, faces):\n\n"
+          "| emotion | motion | judges | 95 % interval | read instead |\n|---|---|---|---|---|")
     for (emotion, model), (rows, _, _) in results.items():
-        print(f"| {emotion} | {model} | {rm.misread(rows)} |")
+        low, high = rm.wilson_interval(sum(bool(r["judges"]) for r in rows), len(rows))
+        print(f"| {emotion} | {model} | {share(rows, 'judges')} | {low:.0%}-{high:.0%} | {rm.misread(rows)} |")
     if args.sheet:
         write_sheet(Path(args.sheet), cells)
     tmp.cleanup()

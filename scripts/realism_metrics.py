@@ -35,6 +35,17 @@ def judged(first: float, last: float) -> bool:
     return last - first >= RISE or (first >= HIGH and last >= first)
 
 
+def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (share, [0, 1]) of a binomial proportion: at z = 1.96 the 95 % interval in which
+    the share of faces the judges see the target in would lie on more faces like these. (0, 1) for no faces."""
+    if total <= 0:
+        return 0.0, 1.0
+    p = successes / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def misread(rows) -> str:
     """What the judges read at the last frame where they did not see the target: ``"surprise 9, joy 6"``
     (each emotion with the highest mean judge probability there, most often first; ties by name), ``"-"``

@@ -95,3 +95,12 @@ def test_misread_counts_what_the_judges_read_on_the_faces_they_did_not_see_as_th
             {"judges": False, "read": "anger"}, {"judges": False}]  # the last: no face found at the end
     assert rm.misread(rows) == "surprise 2, anger 1, joy 1"
     assert rm.misread([{"judges": True, "read": "fear"}]) == "-"
+
+
+def test_the_wilson_interval_holds_the_share_and_narrows_with_more_faces():
+    low, high = rm.wilson_interval(16, 24)  # fear on the benchmark's 24 faces
+    assert 0.466 < low < 0.468 and 0.819 < high < 0.822  # the textbook values 0.467, 0.820
+    wide, narrow = rm.wilson_interval(20, 24), rm.wilson_interval(200, 240)
+    assert wide[0] < narrow[0] < 20 / 24 < narrow[1] < wide[1]
+    assert rm.wilson_interval(24, 24)[1] == 1.0 and rm.wilson_interval(0, 24)[0] == 0.0
+    assert rm.wilson_interval(0, 0) == (0.0, 1.0)
