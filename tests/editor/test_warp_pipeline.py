@@ -92,7 +92,8 @@ def test_only_the_data_targets_are_kept_region_by_region():
 def test_targets_a_script_passes_are_kept_as_their_own_sources_say():
     """The bake-off's all-data targets keep fear region by region; its generator targets keep joy whole."""
     data = distinctive_targets(MODEL, None, {})
-    generator = distinctive_targets(MODEL, {e: MODEL.target(e) for e in SIX_EMOTIONS}, {e: "generator" for e in SIX_EMOTIONS})
+    generator = distinctive_targets(MODEL, {e: MODEL.target(e) for e in SIX_EMOTIONS},
+                                    {e: "generator" for e in SIX_EMOTIONS})
     assert data.sources["fear"] == "data" and shipped_targets().sources["fear"] == TARGET_SOURCES["fear"]
     assert kept_by_region(parse_emotion_spec("fear"), data.sources)
     assert not kept_by_region(parse_emotion_spec("joy"), generator.sources)
