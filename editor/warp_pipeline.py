@@ -208,12 +208,12 @@ def expression_regions(model: ExpressionBasis, landmarks: np.ndarray, spec: Emot
 
     The goal is the target, kept where the face already goes further (:func:`keep_stronger`; region by region
     for the data's targets, :func:`kept_by_region` by ``targets``' own sources, a plain dict's by the shipped
-    ones) and, for joy, as open as the face's own mouth up to a laugh
-    (:func:`keep_open_smile`). The mouth's part is first cut so that the full emotion at the default intensity parts the lips at most :data:`MAX_MOUTH_OPENING`
-    (:data:`MOUTH_OPENING_OF` for some emotions), and the lids' so that the eyes' opening stays between
-    :data:`MIN_EYE_NARROWING` and :data:`MAX_EYE_WIDENING` times their own;
-    then all is scaled by ``intensity / DEFAULT_INTENSITY``, by the blend's strength
-    ``spec.amount`` (``joy:0.5`` moves half as far as ``joy``) and by :func:`editor.expression_motion.size_factor`.
+    ones) and, for joy, as open as the face's own mouth up to a laugh (:func:`keep_open_smile`). The mouth's
+    part is first cut so that the full emotion at the default intensity parts the lips at most
+    :data:`MAX_MOUTH_OPENING` (:data:`MOUTH_OPENING_OF` for some emotions), and the lids' so that the eyes'
+    opening stays between :data:`MIN_EYE_NARROWING` and :data:`MAX_EYE_WIDENING` times their own; then all is
+    scaled by ``intensity / DEFAULT_INTENSITY``, by the blend's strength ``spec.amount`` (``joy:0.5`` moves half
+    as far as ``joy``) and by :func:`editor.expression_motion.size_factor`.
     """
     lm = np.asarray(landmarks, np.float64)
     amount = APEX_AT_DEFAULT * spec.amount * intensity / DEFAULT_INTENSITY
