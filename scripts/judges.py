@@ -253,9 +253,9 @@ def ceiling(per_emotion: int = 60, splits: tuple = ("PublicTest",), agreement: f
     against a neutral face: mean p(target) >= the median over agreed-neutral faces + RISE, or >= HIGH
     (:mod:`realism_metrics`: 0.05 and 0.7).
 
-    Faces are :func:`agreed_faces` (``splits``, ``agreement``), each pasted at 192 px (cubic) in the middle of a 320 px canvas of its mean
-    grey, the pasted square as the box. Different people stand on either side of the comparison, which is
-    easier than one face changing: a ceiling, not a target."""
+    Faces are :func:`agreed_faces` (``splits``, ``agreement``), each pasted at 192 px (cubic) in the middle of a
+    320 px canvas of its mean grey, the pasted square as the box. Different people stand on either side of the
+    comparison, which is easier than one face changing: a ceiling, not a target."""
     from directions.emotions import EMOTIONS  # noqa: PLC0415
     from realism_metrics import HIGH, RISE  # noqa: PLC0415 (the benchmark's rule, one home)
 
@@ -264,7 +264,8 @@ def ceiling(per_emotion: int = 60, splits: tuple = ("PublicTest",), agreement: f
     def judged(face: np.ndarray) -> np.ndarray:
         return _judged_pasted(judges, face).mean(axis=0)
 
-    probs = {e: np.array([judged(f) for f in faces]) for e, faces in agreed_faces(per_emotion, splits, agreement).items()}
+    agreed = agreed_faces(per_emotion, splits, agreement)
+    probs = {e: np.array([judged(f) for f in faces]) for e, faces in agreed.items()}
     for name in EMOTIONS[:-1]:
         if name not in probs:
             print(f"{name}: no agreed face")
@@ -286,7 +287,7 @@ if __name__ == "__main__":
                         help="FER2013 splits --ceiling draws from, comma-separated (PublicTest, PrivateTest, Training: "
                              "the judges were trained on FER2013's Training faces; default PublicTest)")
     parser.add_argument("--agreement", type=float, default=AGREED,
-                        help="share of FER+ annotators who agree on a --ceiling face (default 0.7)")
+                        help=f"share of FER+ annotators who agree on a --ceiling face (default {AGREED})")
     parser.add_argument("--reliance", default=None, metavar="EMOTION",
                         help="which band of real faces of EMOTION (FER+ >= 6/10) each judge reads it from")
     args = parser.parse_args()
