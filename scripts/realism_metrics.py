@@ -6,6 +6,8 @@ landmarks dlib's 68 ``[68, 2]`` (iBUG order) in the same pixels.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -44,6 +46,17 @@ def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float,
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def paired_p(gained: int, lost: int) -> float:
+    """Two-sided exact McNemar p-value for two variants judged on the same faces: ``gained`` faces seen with the
+    new one only, ``lost`` with the old one only (faces both see, or neither, say nothing about which is
+    better). The chance of a split at least this uneven if each such face were a coin toss; 1 for none."""
+    n, k = gained + lost, min(gained, lost)
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2.0 ** n
+    return min(1.0, 2.0 * tail)
 
 
 def misread(rows) -> str:

@@ -49,23 +49,30 @@ def training_photos(count: int, first_row: int, seed: int = 0) -> list:
     return out
 
 
-def classifier_rise(photos, emotion: str, clf, model, targets: dict):
-    """``score(candidate [K]) -> float``: mean rise of the classifier's p(emotion), photo -> apex frame."""
+def classifier_probs(clf, image: np.ndarray, face) -> np.ndarray:
+    """The shipped classifier's probabilities ``[7]`` (:data:`directions.emotions.EMOTIONS`) for ``face`` in
+    ``image`` (RGB uint8), read on the tight 48 px crop of its landmarks."""
     import torch  # noqa: PLC0415
 
+    from inversion.faces.alignment import align_face  # noqa: PLC0415
+
+    crop = align_face(image, face.landmarks68, size=48, variant="tight").image
+    with torch.no_grad():
+        return clf.predict([crop])[0].numpy()
+
+
+def classifier_rise(photos, emotion: str, clf, model, targets: dict):
+    """``score(candidate [K]) -> float``: mean rise of the classifier's p(emotion), photo -> apex frame."""
     from directions.emotions import EMOTIONS  # noqa: PLC0415
     from editor.emotion_spec import parse_emotion_spec  # noqa: PLC0415
     from editor.warp_compositor import WarpCompositor  # noqa: PLC0415
     from editor.trajectory import DEFAULT_INTENSITY  # noqa: PLC0415
     from editor.warp_pipeline import plan_warp_faces  # noqa: PLC0415
-    from inversion.faces.alignment import align_face  # noqa: PLC0415
 
     k, spec = EMOTIONS.index(emotion), parse_emotion_spec(emotion)
 
     def p_target(image, face) -> float:
-        crop = align_face(image, face.landmarks68, size=48, variant="tight").image
-        with torch.no_grad():
-            return float(clf.predict([crop])[0, k])
+        return float(classifier_probs(clf, image, face)[k])
 
     before = [p_target(photo, face) for photo, face in photos]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 import realism_metrics as rm
 from inversion.common.images import read_photo
@@ -104,3 +105,11 @@ def test_the_wilson_interval_holds_the_share_and_narrows_with_more_faces():
     assert wide[0] < narrow[0] < 20 / 24 < narrow[1] < wide[1]
     assert rm.wilson_interval(24, 24)[1] == 1.0 and rm.wilson_interval(0, 24)[0] == 0.0
     assert rm.wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_the_paired_p_value_is_mcnemars_exact_test():
+    assert rm.paired_p(0, 6) == pytest.approx(2 / 64)  # six faces, all one way: 2 x 0.5^6
+    assert rm.paired_p(6, 0) == rm.paired_p(0, 6)
+    assert rm.paired_p(1, 5) == pytest.approx(2 * 7 / 64)  # (C(6,0) + C(6,1)) / 2^6, both tails
+    assert rm.paired_p(3, 3) == 1.0 and rm.paired_p(0, 0) == 1.0
+    assert rm.paired_p(2, 10) < 0.05 < rm.paired_p(3, 8)  # 12 faces 2:10 is rare by chance; 11 faces 3:8 is not
