@@ -230,7 +230,7 @@ def generator_snr(work: Path, model_dir: Path = MODEL_DIR, num: int = 30, seed: 
     import torch
 
     from directions.direction_file import load_directions
-    from directions.emotions import EMOTIONS, TARGET_EMOTIONS
+    from directions.emotions import TARGET_EMOTIONS
     from directions.expression_basis import load
     from directions.default_directions import default_path
     from inversion.checkpoints import generator_identity, load_generator
@@ -295,8 +295,6 @@ def _kept_section(card: Path, heading: str) -> list[str]:
 
 def write_card(out_dir: Path, report: dict, snr: dict | None) -> None:
     """MODEL_CARD.md beside the weights, from the figures measured here."""
-    from directions.emotions import EMOTIONS
-
     counts, private, noise = report["counts"], report["private_strong"], report["noise"]
     lines = [
         "# Expression basis (landmark space)", "",
@@ -305,7 +303,7 @@ def write_card(out_dir: Path, report: dict, snr: dict | None) -> None:
         "`basis.npz` (float32 arrays, loaded with `allow_pickle=False`) and `config.json` (format, regions,",
         "emotions, SHA-256 of the npz).", "",
         "## Data", "",
-        f"* dlib 68 landmarks on FER2013 Training (48 px, upscaled x4) and faces128 (128 px) except its last 50 rows:",
+        "* dlib 68 landmarks on FER2013 Training (48 px, upscaled x4) and faces128 (128 px) except its last 50 rows:",
         f"  {counts['training']:,} plausible training faces. Labels: FER+ majority (more than half the votes) for FER2013,",
         "  the collection's label for faces128. Training faces per emotion: "
         + ", ".join(f"{e} {n:,}" for e, n in counts["training_labelled"].items()) + ".",
