@@ -137,7 +137,9 @@ def main() -> None:
             row_last.append(float(judge_probs(frame, face, judges)[k]))
             row_read.append(float(classifier_probs(classifier, frame, face)[k]))
             row_distance.append(float(np.linalg.norm(own - rm.descriptor(identity, frame, face.box))))
-        last.append(row_last), read.append(row_read), distances.append(row_distance)
+        last.append(row_last)
+        read.append(row_read)
+        distances.append(row_distance)
         print(f"\r{n} of {len(photos)} faces, {len(variants)} variants each", end="", flush=True)
     result = summarise(np.array(first), np.array(last), np.array(read), np.array(distances), reference)
 
