@@ -161,7 +161,7 @@ def target_probs(frame, faces, emotion: str, judges, clf) -> list[dict | None]:
     """p(target) per face: each judge and the shipped classifier; ``read``: the emotion the judges' mean
     probabilities rank first."""
     from directions.emotions import EMOTIONS  # noqa: PLC0415
-    from inversion.faces.alignment import align_face  # noqa: PLC0415
+    from search_targets import classifier_probs  # noqa: PLC0415
 
     k, grey = EMOTIONS.index(emotion), judges_mod.to_grey(frame)
     out = []
@@ -172,9 +172,7 @@ def target_probs(frame, faces, emotion: str, judges, clf) -> list[dict | None]:
         probs = {j.name: j.probs(grey, face.box) for j in judges}
         row = {name: float(p[k]) for name, p in probs.items()}
         row["read"] = EMOTIONS[int(np.argmax(np.mean(list(probs.values()), axis=0)))]
-        crop = align_face(frame, face.landmarks68, size=48, variant="tight").image
-        with torch.no_grad():
-            row["shipped"] = float(clf.predict([crop])[0, k])
+        row["shipped"] = float(classifier_probs(clf, frame, face)[k])
         row["judges"] = float(np.mean([row[j.name] for j in judges]))
         out.append(row)
     return out

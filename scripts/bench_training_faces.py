@@ -28,10 +28,8 @@ from directions.emotions import EMOTIONS
 from directions.evaluation import DlibIdentity
 from directions.expression_basis import load_default
 from editor.emotion_spec import parse_emotion_spec
-from editor.trajectory import DEFAULT_INTENSITY
-from editor.warp_compositor import WarpCompositor
-from editor.warp_pipeline import SIX_EMOTIONS, plan_warp_faces
-from search_targets import training_photos
+from editor.warp_pipeline import SIX_EMOTIONS
+from search_targets import apex_frame, training_photos
 
 
 def judge_probs(image, face, judges) -> np.ndarray:
@@ -50,8 +48,7 @@ def measure(photos, before, emotion: str, judges, identity, model) -> dict:
     k, spec = EMOTIONS.index(emotion), parse_emotion_spec(emotion)
     judged, rises, distances, probs = [], [], [], []
     for (photo, face), (first_p, first_descriptor) in zip(photos, before):
-        plan = plan_warp_faces(photo, [face.landmarks68], model, spec, 11, 2.0, 10, DEFAULT_INTENSITY)
-        last = WarpCompositor(photo, plan).frame(19)
+        last = apex_frame(photo, face, model, spec)
         last_p = judge_probs(last, face, judges)
         judged.append(rm.judged(float(first_p[k]), float(last_p[k])))
         rises.append(float(last_p[k] - first_p[k]))

@@ -107,10 +107,8 @@ def main() -> None:
     from directions.evaluation import DlibIdentity  # noqa: PLC0415
     from directions.expression_basis import load_default  # noqa: PLC0415
     from editor.emotion_spec import parse_emotion_spec  # noqa: PLC0415
-    from editor.trajectory import DEFAULT_INTENSITY  # noqa: PLC0415
-    from editor.warp_compositor import WarpCompositor  # noqa: PLC0415
-    from editor.warp_pipeline import Targets, plan_warp_faces, shipped_targets  # noqa: PLC0415
-    from search_targets import classifier_probs, training_photos  # noqa: PLC0415
+    from editor.warp_pipeline import Targets, shipped_targets  # noqa: PLC0415
+    from search_targets import apex_frame, classifier_probs, training_photos  # noqa: PLC0415
 
     torch.set_num_threads(1)
     model, shipped = load_default(), shipped_targets()
@@ -132,8 +130,7 @@ def main() -> None:
         row_last, row_read, row_distance = [], [], []
         for _, target in variants:
             targets = Targets({**shipped, args.emotion: target}, shipped.sources)
-            plan = plan_warp_faces(photo, [face.landmarks68], model, spec, 11, 2.0, 10, DEFAULT_INTENSITY, targets)
-            frame = WarpCompositor(photo, plan).frame(19)
+            frame = apex_frame(photo, face, model, spec, targets)
             row_last.append(float(judge_probs(frame, face, judges)[k]))
             row_read.append(float(classifier_probs(classifier, frame, face)[k]))
             row_distance.append(float(np.linalg.norm(own - rm.descriptor(identity, frame, face.box))))

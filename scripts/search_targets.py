@@ -61,13 +61,21 @@ def classifier_probs(clf, image: np.ndarray, face) -> np.ndarray:
         return clf.predict([crop])[0].numpy()
 
 
+def apex_frame(photo: np.ndarray, face, model, spec, targets: dict | None = None) -> np.ndarray:
+    """The warp's last frame (RGB uint8, composited, not encoded) of ``face`` in ``photo`` moving to ``spec``: a
+    2 s clip at 10 fps, seed 11, the default intensity, ``targets`` (default the shipped ones)."""
+    from editor.trajectory import DEFAULT_INTENSITY  # noqa: PLC0415
+    from editor.warp_compositor import WarpCompositor  # noqa: PLC0415
+    from editor.warp_pipeline import plan_warp_faces  # noqa: PLC0415
+
+    plan = plan_warp_faces(photo, [face.landmarks68], model, spec, 11, 2.0, 10, DEFAULT_INTENSITY, targets=targets)
+    return WarpCompositor(photo, plan).frame(19)
+
+
 def classifier_rise(photos, emotion: str, clf, model, targets: dict):
     """``score(candidate [K]) -> float``: mean rise of the classifier's p(emotion), photo -> apex frame."""
     from directions.emotions import EMOTIONS  # noqa: PLC0415
     from editor.emotion_spec import parse_emotion_spec  # noqa: PLC0415
-    from editor.warp_compositor import WarpCompositor  # noqa: PLC0415
-    from editor.trajectory import DEFAULT_INTENSITY  # noqa: PLC0415
-    from editor.warp_pipeline import plan_warp_faces  # noqa: PLC0415
 
     k, spec = EMOTIONS.index(emotion), parse_emotion_spec(emotion)
 
@@ -80,9 +88,7 @@ def classifier_rise(photos, emotion: str, clf, model, targets: dict):
         chosen = {**targets, emotion: candidate}
         rises = []
         for (photo, face), p0 in zip(photos, before):
-            plan = plan_warp_faces(photo, [face.landmarks68], model, spec, 11, 2.0, 10, DEFAULT_INTENSITY,
-                                   targets=chosen)
-            rises.append(p_target(WarpCompositor(photo, plan).frame(19), face) - p0)
+            rises.append(p_target(apex_frame(photo, face, model, spec, chosen), face) - p0)
         return float(np.mean(rises))
 
     return score
